@@ -1,0 +1,60 @@
+"""``python -m examples <chapter> [options]``, or ``python -m examples all`` for every chapter in quick mode."""
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+# chapter name -> module; the order is the course's order, and the order of `all`.
+CHAPTERS: dict[str, str] = {
+    "circles_mlp": "examples.circles_mlp",
+    "circles_svm": "examples.circles_svm",
+    "bow": "examples.bow",
+    "cnn": "examples.cnn",
+}
+
+
+def _available() -> dict[str, str]:
+    here = Path(__file__).parent
+    return {k: m for k, m in CHAPTERS.items() if (here / (m.split(".")[-1] + ".py")).exists()}
+
+
+def run_all(argv: list[str]) -> int:
+    """Every chapter with --quick on embedded data, then runs/index.md linking their outputs."""
+    out_root = Path("runs")
+    rows = []
+    for name, module in _available().items():
+        t0 = time.perf_counter()
+        print(f"\n=== {name} (quick) ===")
+        metrics = importlib.import_module(module).main(["--quick", "--out", str(out_root / name), *argv])
+        rows.append((name, metrics or {}, time.perf_counter() - t0))
+    lines = ["# minidl: all chapters (quick mode)", "", "| chapter | data | headline | time (s) | report |", "|---|---|---|---|---|"]
+    for name, m, dt in rows:
+        head = {k: v for k, v in m.items() if "accuracy" in k and isinstance(v, (int, float))}
+        head_s = ", ".join(f"{k}={v:.3f}" for k, v in list(head.items())[:3])
+        lines.append(f"| {name} | {m.get('data', '?')} | {head_s} | {dt:.1f} | [summary]({name}/summary.md) |")
+    out_root.mkdir(exist_ok=True)
+    (out_root / "index.md").write_text("\n".join(lines) + "\n")
+    print(f"\nall chapters done: figures and metrics under {out_root}/, index at {out_root / 'index.md'}")
+    return 0
+
+
+def main() -> int:
+    chapters = _available()
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        print("chapters:", ", ".join(chapters), "| all")
+        return 0
+    name, argv = sys.argv[1], sys.argv[2:]
+    if name == "all":
+        return run_all(argv)
+    if name not in chapters:
+        print(f"unknown chapter {name!r}; choose one of: {', '.join(chapters)}, all", file=sys.stderr)
+        return 2
+    importlib.import_module(chapters[name]).main(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
