@@ -1,0 +1,33 @@
+"""``python -m benchmarks <name> [--quick]``: side-by-side timings against the reference libraries.
+
+Each benchmark module ``benchmarks/<name>.py`` measures minidl (or classical) and its reference in the
+same process, alternating runs, and prints medians, ratios and the issue's target. Targets live here,
+in printed output, never in timed unit tests.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+
+def _names() -> list[str]:
+    return sorted(p.stem for p in Path(__file__).parent.glob("*.py") if not p.stem.startswith("_"))
+
+
+def main() -> int:
+    names = _names()
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        print("benchmarks:", ", ".join(names))
+        return 0
+    name = sys.argv[1]
+    if name not in names:
+        print(f"unknown benchmark {name!r}; choose one of: {', '.join(names)}", file=sys.stderr)
+        return 2
+    importlib.import_module(f"benchmarks.{name}").main(sys.argv[2:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
