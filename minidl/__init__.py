@@ -1,0 +1,38 @@
+"""minidl: a readable NumPy deep-learning framework whose API mirrors PyTorch's.
+
+    import minidl as torch_like
+    x = minidl.randn(8, 3, requires_grad=True)
+    loss = (x.tanh() ** 2).sum()
+    loss.backward()          # x.grad now holds d loss / d x
+
+Read next: ``minidl/autograd.py`` (the engine), ``minidl/ops/`` (each op with its derivative),
+``minidl/nn/`` (layers and losses), ``minidl/optim/`` (optimisers).
+"""
+from minidl.autograd import (OPS, bool_, double, enable_grad, float16, float32, float64,  # noqa: F401
+                             get_default_dtype, half, int32, int64, is_grad_enabled, long, no_grad,
+                             set_default_dtype, set_grad_enabled, uint8)
+from minidl.tensor import Size, Tensor  # noqa: F401
+from minidl.creation import (arange, as_tensor, empty, eye, from_numpy, full, full_like,  # noqa: F401
+                             linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
+                             randperm, tensor, zeros, zeros_like)
+from minidl.random import (Generator, get_rng_state, initial_seed, manual_seed, seed,  # noqa: F401
+                           set_rng_state)
+from minidl.ops import (abs, add, amax, amin, argmax, argmin, bmm, cat, clamp, clip, clone,  # noqa: F401
+                        concat, div, divide, exp, expand, flatten, log, log1p, log_softmax, logsumexp,
+                        matmul, max, maximum, mean, min, minimum, mm, mul, multiply, neg, permute, pow,
+                        relu, reshape, sigmoid, sign, softmax, sqrt, squeeze, stack, std, sub, subtract,
+                        sum, t, tanh, transpose, unsqueeze, var, where)
+
+from minidl import nn, optim  # noqa: E402,F401
+
+float = float32  # noqa: A001  (torch.float is float32)
+bool = bool_  # noqa: A001
+__version__ = "0.1.0"
+
+
+def is_tensor(obj: object):  # noqa: ANN201  (`bool` is minidl.bool here)
+    return isinstance(obj, Tensor)
+
+
+def numel(x: Tensor) -> int:
+    return x.numel()

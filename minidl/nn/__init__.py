@@ -1,0 +1,7 @@
+"""``minidl.nn``: Module, Parameter, layers, losses, ``init`` and ``functional``."""
+from minidl.nn import functional, init  # noqa: F401
+from minidl.nn.container import ModuleList, Sequential  # noqa: F401
+from minidl.nn.layers import (Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ReLU,  # noqa: F401
+                              Sigmoid, Softmax, Tanh)
+from minidl.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
+from minidl.nn.module import Module, Parameter  # noqa: F401
