@@ -1,0 +1,219 @@
+"""The inner loops of k-means, as Numba kernels over plain ndarrays, each next to its NumPy reference.
+
+Every ``*_ref`` function is the readable definition; the Numba kernel of the same name without the
+suffix computes the same thing faster (fused loops, no temporaries, parallel over points). The tests
+(``tests/test_kmeans.py``) check each kernel against its reference. With ``NUMBA_DISABLE_JIT=1`` the
+kernels run as plain Python: slow, but debuggable.
+
+Notation: ``X: (n, d)`` points, ``C: (k, d)`` centres, ``labels: (n,)`` index of each point's centre.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# --------------------------------------------------------------------------------------------------
+# Assignment step: argmin_j ||x_i - c_j||^2 from the Gram block G = X C^T (computed by BLAS).
+#   ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2, and ||x||^2 does not depend on j, so
+#   label_i = argmin_j (||c_j||^2 - 2 G[i, j]);  dist_i = ||x_i||^2 + min_j (...), clamped at 0
+#   (the expansion can round a true 0 to a tiny negative number).
+# --------------------------------------------------------------------------------------------------
+
+
+def argmin_from_gram_ref(G: np.ndarray, c_sq: np.ndarray, x_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """G: (m, k), c_sq: (k,) (same dtype as G), x_sq: (m,) float64 -> labels (m,) int32, squared
+    distances (m,) float64. Ties: lowest j."""
+    score = c_sq[None, :] - 2.0 * G
+    labels = np.argmin(score, axis=1).astype(np.int32)
+    dist = np.maximum(x_sq + score[np.arange(len(labels)), labels], 0.0)
+    return labels, dist
+
+
+_LANES = 16  # independent running minima per row: lets LLVM turn the scan into SIMD selects
+
+
+@njit(cache=True, nogil=True)
+def argmin_from_gram(G: np.ndarray, c_sq: np.ndarray, x_sq: np.ndarray,
+                     labels: np.ndarray, dist: np.ndarray) -> None:
+    """Fused version of :func:`argmin_from_gram_ref`, writing into ``labels`` and ``dist``.
+
+    Each row is scanned with ``_LANES`` running (value, index) minima, lane l seeing columns
+    j = l mod _LANES; merging the lanes (lowest value, then lowest index) gives np.argmin's answer,
+    first minimum included. Serial and ``nogil``: the caller runs one chunk per worker thread.
+    """
+    m, k = G.shape
+    k_lanes = k - k % _LANES
+    best_v = np.empty(_LANES, G.dtype)   # float32 data: float32 lanes (16 per AVX-512 register)
+    best_j = np.empty(_LANES, np.int64)
+    for i in range(m):
+        best_v[:] = np.inf
+        best_j[:] = 0
+        for j0 in range(0, k_lanes, _LANES):
+            for lane in range(_LANES):
+                v = c_sq[j0 + lane] - 2.0 * G[i, j0 + lane]
+                take = v < best_v[lane]
+                best_v[lane] = v if take else best_v[lane]
+                best_j[lane] = j0 + lane if take else best_j[lane]
+        best = np.inf
+        bj = 0
+        for lane in range(_LANES):
+            if best_v[lane] < best or (best_v[lane] == best and best_j[lane] < bj):
+                best = best_v[lane]
+                bj = best_j[lane]
+        for j in range(k_lanes, k):  # the columns left over
+            v = c_sq[j] - 2.0 * G[i, j]
+            if v < best:
+                best = v
+                bj = j
+        labels[i] = bj
+        d = x_sq[i] + best
+        dist[i] = d if d > 0.0 else 0.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Update step: the new centre is the mean of its points, c_j = (1/|S_j|) sum_{i in S_j} x_i.
+# Sums are accumulated in float64 whatever the data type (100,000 float32 additions lose digits).
+# --------------------------------------------------------------------------------------------------
+
+
+def cluster_sums_ref(X: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """X: (n, d), labels: (n,) -> per-cluster sums (k, d) float64 and counts (k,) int64."""
+    sums = np.zeros((k, X.shape[1]), np.float64)
+    np.add.at(sums, labels, X.astype(np.float64))
+    return sums, np.bincount(labels, minlength=k).astype(np.int64)
+
+
+@njit(cache=True)
+def cluster_sums(X: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Same as :func:`cluster_sums_ref` in one pass over X (serial: O(n d), memory-bound)."""
+    n, d = X.shape
+    sums = np.zeros((k, d), np.float64)
+    counts = np.zeros(k, np.int64)
+    for i in range(n):
+        j = labels[i]
+        counts[j] += 1
+        for f in range(d):
+            sums[j, f] += X[i, f]
+    return sums, counts
+
+
+# --------------------------------------------------------------------------------------------------
+# Inertia: sum_i ||x_i - c_{label_i}||^2, computed directly (not from the expansion) in float64.
+# --------------------------------------------------------------------------------------------------
+
+
+def inertia_ref(X: np.ndarray, C: np.ndarray, labels: np.ndarray) -> float:
+    diff = X.astype(np.float64) - C.astype(np.float64)[labels]
+    return float(np.einsum("ij,ij->", diff, diff))
+
+
+@njit(cache=True, parallel=True)
+def inertia(X: np.ndarray, C: np.ndarray, labels: np.ndarray) -> float:
+    n, d = X.shape
+    total = 0.0
+    for i in prange(n):
+        j = labels[i]
+        s = 0.0
+        for f in range(d):
+            t = np.float64(X[i, f]) - np.float64(C[j, f])
+            s += t * t
+        total += s
+    return total
+
+
+# --------------------------------------------------------------------------------------------------
+# Greedy k-means++ (one seeding step). Each existing point i knows D_i^2 = closest_sq[i], its squared
+# distance to the nearest centre chosen so far, and which centre that is (assign[i]). For T candidate
+# points t the step needs the potential each would leave,
+#     phi_t = sum_i min(D_i^2, ||x_i - cand_t||^2) = phi - gain_t,
+#     gain_t = sum_i max(0, D_i^2 - ||x_i - cand_t||^2),
+# and keeps the candidate with the largest gain (smallest phi_t).
+#
+# Pruning by the triangle inequality (exact, it changes no result): with a = assign[i],
+#     ||x_i - cand|| >= ||a - cand|| - ||x_i - a||,
+# so if ||a - cand|| >= 2 ||x_i - a|| (i.e. cc_sq[a] >= 4 D_i^2) the candidate cannot be closer than a
+# and point i contributes no gain: its 128-d distance is never computed. As centres accumulate, most
+# points sit deep inside their own cell and are skipped. A 1e-4 margin keeps the test conservative
+# under rounding.
+# --------------------------------------------------------------------------------------------------
+
+PRUNE_MARGIN = 1.0001
+
+
+def sq_dists_ref(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """A: (p, d), B: (q, d) -> (p, q) squared distances, by direct differences (no cancellation)."""
+    diff = A.astype(np.float64)[:, None, :] - B.astype(np.float64)[None, :, :]
+    return np.einsum("pqd,pqd->pq", diff, diff)
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def sq_dists(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    p, d = A.shape
+    q = B.shape[0]
+    out = np.empty((p, q), np.float64)
+    for r in prange(p * q):
+        a = r // q
+        b = r - a * q
+        s = 0.0
+        for f in range(d):
+            t = np.float64(A[a, f]) - np.float64(B[b, f])
+            s += t * t
+        out[a, b] = s
+    return out
+
+
+def kpp_gains_ref(X: np.ndarray, cand: np.ndarray, closest_sq: np.ndarray) -> np.ndarray:
+    """X: (n, d), cand: (T, d), closest_sq: (n,) -> gain_t (T,), no pruning (the definition)."""
+    d_sq = sq_dists_ref(cand, X)                       # (T, n)
+    return np.maximum(closest_sq[None, :] - d_sq, 0.0).sum(axis=1)
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def kpp_gains(X: np.ndarray, cand: np.ndarray, cc_sq: np.ndarray, closest_sq: np.ndarray,
+              assign: np.ndarray, n_blocks: int, d_new: np.ndarray) -> np.ndarray:
+    """gain_t of :func:`kpp_gains_ref`, skipping the points the triangle inequality rules out.
+
+    cc_sq: (T, n_centres) squared distances from each candidate to the centres chosen so far.
+    d_new: (T, n) output, ||x_i - cand_t||^2 where that is below closest_sq[i], +inf elsewhere, so
+    that the update after the choice (:func:`kpp_update`) needs no second pass over X.
+    Distances are accumulated in X's dtype (float32 data: twice the SIMD width), gains in float64.
+    """
+    n, d = X.shape
+    T = cand.shape[0]
+    partial = np.zeros((n_blocks, T), np.float64)
+    step = (n + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks):
+        for i in range(b * step, min(n, (b + 1) * step)):
+            ci = closest_sq[i]
+            a = assign[i]
+            bound = 4.0 * ci * PRUNE_MARGIN
+            for t in range(T):
+                d_new[t, i] = np.inf
+                if cc_sq[t, a] >= bound:
+                    continue
+                s = X[i, 0] - X[i, 0]  # a zero of X's dtype
+                for f in range(d):
+                    u = X[i, f] - cand[t, f]
+                    s += u * u
+                if s < ci:
+                    d_new[t, i] = s
+                    partial[b, t] += ci - s
+    return partial.sum(axis=0)
+
+
+def kpp_update_ref(X: np.ndarray, c: np.ndarray, closest_sq: np.ndarray, assign: np.ndarray,
+                   new_index: int) -> None:
+    """Make centre ``c`` (number ``new_index``) the nearest one where it is closer. In place."""
+    d_sq = sq_dists_ref(c[None, :], X)[0]
+    closer = d_sq < closest_sq
+    closest_sq[closer] = d_sq[closer]
+    assign[closer] = new_index
+
+
+@njit(cache=True, parallel=True)
+def kpp_update(d_new: np.ndarray, closest_sq: np.ndarray, assign: np.ndarray, new_index: int) -> None:
+    """:func:`kpp_update_ref` from the chosen candidate's row ``d_new: (n,)`` of :func:`kpp_gains`."""
+    for i in prange(closest_sq.shape[0]):
+        if d_new[i] < closest_sq[i]:
+            closest_sq[i] = d_new[i]
+            assign[i] = new_index
