@@ -1,0 +1,141 @@
+"""Numba pooling kernels: one parallel task per (image, channel) plane, one pass over the input.
+
+The rules (torch's, exactly) are documented in ``pool_reference.py``; each loop here visits taps and
+outputs in the same order as the reference, so results are bit-identical to it.  No ``fastmath``: the
+NaN test ``v != v`` and the order of additions must be kept.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _first_tap(start, step):  # pragma: no cover - compiled
+    """First tap position >= 0 of a window starting at ``start`` with taps every ``step``."""
+    while start < 0:
+        start += step
+    return start
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def maxpool_fwd(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
+    """y[n, c, oh, ow] = max over the window's in-bounds taps, idx = its flat index h*W + w (torch's rule)."""
+    N, C, H, W = x.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    ninf = -np.inf
+    for t in prange(N * C):
+        n, c = t // C, t % C
+        plane = x[n, c]
+        yp = y[n, c]
+        ip = idx[n, c]
+        for oh in range(Ho):
+            h0 = oh * sh - ph
+            hs, he = _first_tap(h0, dh), min(h0 + (kh - 1) * dh + 1, H)
+            for ow in range(Wo):
+                w0 = ow * sw - pw
+                ws, we = _first_tap(w0, dw), min(w0 + (kw - 1) * dw + 1, W)
+                best = ninf
+                at = hs * W + ws
+                for h in range(hs, he, dh):
+                    for w in range(ws, we, dw):
+                        v = plane[h, w]
+                        if v > best or v != v:      # strictly greater keeps the first maximum; NaN wins
+                            best = v
+                            at = h * W + w
+                yp[oh, ow] = best
+                ip[oh, ow] = at
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def maxpool_bwd(gy, idx, gx):  # pragma: no cover - compiled
+    """gx[n, c].flat[idx[n, c, oh, ow]] += gy[n, c, oh, ow], outputs in row-major order; gx is overwritten."""
+    N, C, H, W = gx.shape
+    Ho, Wo = gy.shape[2], gy.shape[3]
+    for t in prange(N * C):
+        n, c = t // C, t % C
+        g = gx[n, c]
+        g[:, :] = 0
+        gp = gy[n, c]
+        ip = idx[n, c]
+        for oh in range(Ho):
+            for ow in range(Wo):
+                a = ip[oh, ow]
+                g[a // W, a % W] += gp[oh, ow]
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def avgpool_fwd(x, y, div, kh, kw, sh, sw, ph, pw, zero):  # pragma: no cover - compiled
+    """y = (sum of in-bounds taps, added in row-major order) / div[oh, ow].  zero: 0 of x's dtype."""
+    N, C, H, W = x.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    for t in prange(N * C):
+        n, c = t // C, t % C
+        plane = x[n, c]
+        for oh in range(Ho):
+            h0 = oh * sh - ph
+            for ow in range(Wo):
+                w0 = ow * sw - pw
+                s = zero
+                for h in range(max(h0, 0), min(h0 + kh, H)):
+                    for w in range(max(w0, 0), min(w0 + kw, W)):
+                        s += plane[h, w]
+                y[n, c, oh, ow] = s / div[oh, ow]
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def avgpool_bwd(gy, div, gx, kh, kw, sh, sw, ph, pw):  # pragma: no cover - compiled
+    """gx[tap] += gy[oh, ow] / div[oh, ow] for every in-bounds tap; taps (i, j) outer, outputs inner."""
+    N, C, H, W = gx.shape
+    Ho, Wo = gy.shape[2], gy.shape[3]
+    for t in prange(N * C):
+        n, c = t // C, t % C
+        g = gx[n, c]
+        g[:, :] = 0
+        gp = gy[n, c]
+        for i in range(kh):
+            for j in range(kw):
+                for oh in range(Ho):
+                    h = oh * sh - ph + i
+                    if h < 0 or h >= H:
+                        continue
+                    for ow in range(Wo):
+                        w = ow * sw - pw + j
+                        if 0 <= w < W:
+                            g[h, w] += gp[oh, ow] / div[oh, ow]
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def adaptive_avg_fwd(x, y, hs, he, ws, we, khf, kwf, zero):  # pragma: no cover - compiled
+    """y[oh, ow] = (sum of the window in row-major order) / kh / kw, windows [hs, he) x [ws, we).
+
+    khf, kwf: the window sizes as floats of x's dtype (so float32 stays float32 arithmetic); zero: 0 of that dtype."""
+    N, C = x.shape[0], x.shape[1]
+    Ho, Wo = y.shape[2], y.shape[3]
+    for t in prange(N * C):
+        n, c = t // C, t % C
+        plane = x[n, c]
+        for oh in range(Ho):
+            for ow in range(Wo):
+                s = zero
+                for h in range(hs[oh], he[oh]):
+                    for w in range(ws[ow], we[ow]):
+                        s += plane[h, w]
+                y[n, c, oh, ow] = s / khf[oh] / kwf[ow]
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def adaptive_avg_bwd(gy, gx, hs, he, ws, we, khf, kwf):  # pragma: no cover - compiled
+    """gx[window of (oh, ow)] += gy[oh, ow] / kh / kw, outputs in row-major order."""
+    N, C = gx.shape[0], gx.shape[1]
+    Ho, Wo = gy.shape[2], gy.shape[3]
+    for t in prange(N * C):
+        n, c = t // C, t % C
+        g = gx[n, c]
+        g[:, :] = 0
+        for oh in range(Ho):
+            for ow in range(Wo):
+                v = gy[n, c, oh, ow] / khf[oh] / kwf[ow]
+                for h in range(hs[oh], he[oh]):
+                    for w in range(ws[ow], we[ow]):
+                        g[h, w] += v

@@ -1,0 +1,205 @@
+"""Fast 2-D convolution and transposed convolution on plain ndarrays (NCHW, float32 or float64).
+
+Same functions, arguments and results as ``conv_reference.py`` (read that file for the maths), built
+from the Numba kernels of ``_conv_numba.py``:
+
+* **forward** ``y = conv2d(x, w, b)``: when a receptive field is long (``C*kh*kw >= DOT_MIN_K``) the
+  fused unfold-and-contract kernel ``conv_fwd_nhwc``; for short ones (the first layer, C = 3) the dot
+  products are too short for it, so im2col a few images at a time and one BLAS ``matmul`` writes the
+  NCHW output directly.
+* **input gradient** ``dL/dx``: with stride 1 it is itself a convolution of ``gy`` with the weight
+  flipped in space and transposed in channels, padded by ``d(k-1) - p``:
+
+      dL/dx[c, h, w] = sum_{o,i,j} gy[o, h + p - i d, w + p - j d] w[o, c, i, j]
+                     = conv2d(gy, w')[c, h, w],  w'[c, o, i', j'] = w[o, c, kh-1-i', kw-1-j'],
+
+  so it reuses the forward kernel.  With a larger stride: BLAS ``W^T gy`` then ``col2im``.
+* **weight and bias gradients**: ``conv_wgrad``, which unfolds im2col rows per thread and sums over a
+  chunk of images at a time.
+
+``groups`` is implemented by a Python loop over groups on channel slices (views, no copies of x).
+A transposed convolution is the input gradient of a convolution (and its backward uses the forward
+and the weight-gradient kernels with the roles of input and output swapped).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from . import _conv_numba as K
+from .shapes import IntPair, check_float_arrays, conv2d_output_shape, conv_transpose2d_output_shape, pair
+
+DOT_MIN_K = 128        # shortest receptive field (C*kh*kw) sent to the fused dot kernel instead of BLAS
+FWD_TILE = 8           # output positions unfolded per work item of the fused forward kernel
+WGRAD_L = 2048         # target reduction length (images x positions) per chunk of the weight gradient
+BLAS_CHUNK_BYTES = 4 << 20   # im2col / col2im buffers of the BLAS paths stay about this size
+
+__all__ = ["conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
+           "conv2d_output_shape", "conv_transpose2d_output_shape"]
+
+
+def _nchunks(work: int) -> int:
+    """Work items per thread: a few, so that uneven items still balance."""
+    return max(1, min(work, 8 * numba.get_num_threads()))
+
+
+def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndarray,
+                  stride: tuple[int, int], pad_tl: tuple[int, int], dilation: tuple[int, int]) -> None:
+    """One group: y (N, O, Ho, Wo) = conv of x (N, C, H, W) with w (O, C, kh, kw), padding top/left =
+    pad_tl (may be negative: crop) and zeros past the bottom/right edge as far as Ho, Wo need."""
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    Ho, Wo = y.shape[2:]
+    (sh, sw), (top, left), (dh, dw) = stride, pad_tl, dilation
+    Kn = C * kh * kw
+    dtype = x.dtype
+    if Kn >= DOT_MIN_K:
+        bottom = (Ho - 1) * sh + dh * (kh - 1) + 1 - H - top
+        right = (Wo - 1) * sw + dw * (kw - 1) + 1 - W - left
+        xh = K.pack_nhwc(x, top, bottom, left, right)
+        wr = np.zeros((K.round_up(O, 4), K.round_up(Kn, 16)), dtype=dtype)
+        wr[:O, :Kn] = w.transpose(0, 2, 3, 1).reshape(O, Kn)          # rows ordered (i, j, c) like xh
+        bias = np.zeros(O, dtype=dtype) if b is None else b
+        tiles = N * -(-(Ho * Wo) // FWD_TILE)
+        K.conv_fwd_nhwc(xh, wr, bias, y, kh, kw, sh, sw, dh, dw, FWD_TILE, _nchunks(tiles))
+        return
+    P = Ho * Wo
+    nimg = max(1, min(N, BLAS_CHUNK_BYTES // (Kn * P * dtype.itemsize)))
+    cols = np.empty((nimg, Kn, P), dtype=dtype)
+    wm = w.reshape(O, Kn)
+    assert y.strides[3] == dtype.itemsize and y.strides[2] == Wo * dtype.itemsize
+    y3 = y.reshape(N, O, P)            # a view (the last two axes are contiguous), so matmul writes into y
+    for n0 in range(0, N, nimg):
+        nc = min(nimg, N - n0)
+        K.im2col_chunk(x, n0, cols[:nc], kh, kw, sh, sw, top, left, dh, dw, Ho, Wo)
+        np.matmul(wm, cols[:nc], out=y3[n0:n0 + nc])
+        if b is not None:
+            y3[n0:n0 + nc] += b[:, None]
+
+
+def _input_grad_into(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tuple[int, int],
+                     padding: tuple[int, int], dilation: tuple[int, int]) -> None:
+    """One group: gx (N, C, H, W) = dL/dx of y = conv(x, w) given gy (N, O, Ho, Wo)."""
+    N, O, Ho, Wo = gy.shape
+    _, C, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    if sh == 1 and sw == 1:
+        w_flip = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])   # (C, O, kh, kw)
+        _forward_into(gy, w_flip, None, gx, (1, 1), (dh * (kh - 1) - ph, dw * (kw - 1) - pw), dilation)
+        return
+    Kn, P = C * kh * kw, Ho * Wo
+    wt = np.ascontiguousarray(w.reshape(O, Kn).T)                                    # (K, O)
+    nimg = max(1, min(N, BLAS_CHUNK_BYTES // (Kn * P * gy.dtype.itemsize)))
+    dcols = np.empty((nimg, Kn, P), dtype=gy.dtype)
+    gy3 = gy.reshape(N, O, P) if gy.flags.c_contiguous else np.ascontiguousarray(gy).reshape(N, O, P)
+    gx[...] = 0
+    for n0 in range(0, N, nimg):
+        nc = min(nimg, N - n0)
+        np.matmul(wt, gy3[n0:n0 + nc], out=dcols[:nc])
+        K.col2im_chunk(dcols[:nc], n0, gx, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+
+
+def _weight_grad(x: np.ndarray, gy: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                 padding: tuple[int, int], dilation: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """One group: (dL/dw (O, C, kh, kw), dL/db (O,)) for x (N, C, H, W) and gy (N, O, Ho, Wo)."""
+    N, C = x.shape[:2]
+    O, Ho, Wo = gy.shape[1:]
+    kh, kw = kernel
+    Kn = C * kh * kw
+    gw = np.zeros((K.round_up(O, 4), K.round_up(Kn, 4)), dtype=x.dtype)
+    gb = np.zeros(O, dtype=x.dtype)
+    nimg = max(1, min(N, WGRAD_L // (Ho * Wo)))
+    K.conv_wgrad(x, gy, gw, gb, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+                 nimg, _nchunks(gw.shape[1] // 4), x.dtype.type(0))
+    return gw[:O, :Kn].reshape(O, C, kh, kw), gb
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: IntPair, padding: IntPair,
+                   dilation: IntPair, groups: int = 1) -> np.ndarray:
+    """y = conv2d(x, w, b): x (N, C, H, W), w (O, C/groups, kh, kw), b (O,) or None -> y (N, O, Ho, Wo)."""
+    check_float_arrays("conv2d", input=x, weight=w, bias=b)
+    N, O, Ho, Wo = conv2d_output_shape(x.shape, w.shape, stride, padding, dilation, groups,
+                                       None if b is None else b.shape)
+    s, p, d = pair(stride), pair(padding), pair(dilation)
+    Cg, Og = w.shape[1], O // groups
+    y = np.empty((N, O, Ho, Wo), dtype=x.dtype)
+    for g in range(groups):
+        o, c = slice(g * Og, (g + 1) * Og), slice(g * Cg, (g + 1) * Cg)
+        _forward_into(x[:, c], w[o], None if b is None else b[o], y[:, o], s, p, d)
+    return y
+
+
+def conv2d_backward(x: np.ndarray, w: np.ndarray, gy: np.ndarray, stride: IntPair, padding: IntPair,
+                    dilation: IntPair, groups: int = 1, need_input_grad: bool = True,
+                    need_weight_grad: bool = True, need_bias_grad: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(dL/dx, dL/dw, dL/db) of ``y = conv2d(x, w, b)`` given gy = dL/dy (N, O, Ho, Wo); None where not needed."""
+    check_float_arrays("conv2d_backward", input=x, weight=w, grad_output=gy)
+    shape = conv2d_output_shape(x.shape, w.shape, stride, padding, dilation, groups)
+    if gy.shape != shape:
+        raise RuntimeError(f"conv2d_backward: grad_output {gy.shape} must have the output shape {shape}")
+    s, p, d = pair(stride), pair(padding), pair(dilation)
+    Cg, kh, kw = w.shape[1:]
+    Og = shape[1] // groups
+    gx = np.empty_like(x) if need_input_grad else None
+    gw = np.empty_like(w) if need_weight_grad else None
+    gb = np.empty(shape[1], dtype=x.dtype) if need_bias_grad else None
+    for g in range(groups):
+        o, c = slice(g * Og, (g + 1) * Og), slice(g * Cg, (g + 1) * Cg)
+        if gx is not None:
+            _input_grad_into(gy[:, o], w[o], gx[:, c], s, p, d)
+        if gw is not None:
+            gw[o], gbg = _weight_grad(x[:, c], gy[:, o], (kh, kw), s, p, d)
+            if gb is not None:
+                gb[o] = gbg
+    if gb is not None and gw is None:
+        gb[:] = gy.sum(axis=(0, 2, 3))
+    return gx, gw, gb
+
+
+def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: IntPair,
+                             padding: IntPair, output_padding: IntPair, dilation: IntPair, groups: int = 1
+                             ) -> np.ndarray:
+    """y = conv_transpose2d(x, w, b): x (N, Cin, H, W), w (Cin, Cout/groups, kh, kw) -> (N, Cout, Ho, Wo).
+
+    The input gradient of ``conv2d(., w)`` (Cout -> Cin channels) at ``gy = x``, plus the bias.
+    """
+    check_float_arrays("conv_transpose2d", input=x, weight=w, bias=b)
+    N, Cout, Ho, Wo = conv_transpose2d_output_shape(x.shape, w.shape, stride, padding, output_padding,
+                                                    dilation, groups, None if b is None else b.shape)
+    s, p, d = pair(stride), pair(padding), pair(dilation)
+    Cig, Cog = w.shape[0] // groups, w.shape[1]
+    y = np.empty((N, Cout, Ho, Wo), dtype=x.dtype)
+    for g in range(groups):
+        ci, co = slice(g * Cig, (g + 1) * Cig), slice(g * Cog, (g + 1) * Cog)
+        _input_grad_into(x[:, ci], w[ci], y[:, co], s, p, d)
+    if b is not None:
+        y += b[None, :, None, None]
+    return y
+
+
+def conv_transpose2d_backward(x: np.ndarray, w: np.ndarray, gy: np.ndarray, stride: IntPair, padding: IntPair,
+                              output_padding: IntPair, dilation: IntPair, groups: int = 1,
+                              need_input_grad: bool = True, need_weight_grad: bool = True,
+                              need_bias_grad: bool = True
+                              ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(dL/dx, dL/dw, dL/db) of ``y = conv_transpose2d(x, w, b)``: dL/dx = conv2d(gy, w) (cropped to x's
+    size), dL/dw = conv2d's weight gradient with input gy and output gradient x."""
+    check_float_arrays("conv_transpose2d_backward", input=x, weight=w, grad_output=gy)
+    shape = conv_transpose2d_output_shape(x.shape, w.shape, stride, padding, output_padding, dilation, groups)
+    if gy.shape != shape:
+        raise RuntimeError(f"conv_transpose2d_backward: grad_output {gy.shape} must have the output shape {shape}")
+    s, p, d = pair(stride), pair(padding), pair(dilation)
+    N, Cin, H, W = x.shape
+    Cig, Cog, kh, kw = Cin // groups, w.shape[1], w.shape[2], w.shape[3]
+    gx = np.empty_like(x) if need_input_grad else None
+    gw = np.empty_like(w) if need_weight_grad else None
+    gb = gy.sum(axis=(0, 2, 3)) if need_bias_grad else None
+    for g in range(groups):
+        ci, co = slice(g * Cig, (g + 1) * Cig), slice(g * Cog, (g + 1) * Cog)
+        if gx is not None:
+            # conv2d(gy, w) restricted to x's (H, W): positions past it (output_padding >= stride) are dropped
+            _forward_into(gy[:, co], w[ci], None, gx[:, ci], s, p, d)
+        if gw is not None:
+            gw[ci], _ = _weight_grad(gy[:, co], x[:, ci], (kh, kw), s, p, d)
+    return gx, gw, gb
