@@ -4,11 +4,13 @@ Notation (course TME 3-4), for a batch of N rows ``x: (N, nx)`` with one-hot tar
 
     h~ = x W_h^T + b_h        h = tanh(h~)                      (N, nh)
     y~ = h W_y^T + b_y        y^ = softmax(y~)                  (N, ny)
-    l  = -(1/N) sum_n sum_i y_ni log y^_ni                      (cross-entropy, batch mean)
+    l  = -sum_n sum_i y_ni log y^_ni                            (cross-entropy, summed over the batch)
 
-Backward, by the chain rule (each line is one step of the derivation):
+The course's gradients are per sample (dl/dy~ = y^ - y) and its minibatch update adds them up, which
+is the gradient of the loss *summed* over the batch: that is the loss we differentiate. (Curves report
+the mean, which does not depend on the batch size.) Backward, by the chain rule, one line per step:
 
-    dl/dy~   = (y^ - y) / N                 softmax + cross-entropy: the log-sum-exp cancels
+    dl/dy~   = y^ - y                       softmax + cross-entropy: the log-sum-exp cancels
     dl/dW_y  = (dl/dy~)^T h                 y~ is linear in W_y  (the course's  dl/dy~ h^T  per sample)
     dl/db_y  = sum_n dl/dy~_n
     dl/dh~   = (dl/dy~ W_y) * (1 - h^2)     back through W_y, then tanh' = 1 - tanh^2
@@ -45,16 +47,15 @@ def forward(params: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.ndarra
 
 
 def loss_accuracy(y_hat: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy for one-hot ``y``."""
+    """Mean cross-entropy (per sample) and accuracy for one-hot ``y``."""
     loss = -np.mean(np.sum(y * np.log(np.clip(y_hat, 1e-300, None)), axis=1))
     acc = np.mean(y_hat.argmax(axis=1) == y.argmax(axis=1))
     return float(loss), float(acc)
 
 
 def backward(params: dict[str, np.ndarray], cache: dict[str, np.ndarray], y: np.ndarray) -> dict[str, np.ndarray]:
-    """The hand-derived gradients of the mean cross-entropy (see the module docstring)."""
-    n = y.shape[0]
-    grad_y_tilde = (cache["y_hat"] - y) / n                                  # dl/dy~ = (y^ - y)/N
+    """The hand-derived gradients of the batch-summed cross-entropy (see the module docstring)."""
+    grad_y_tilde = cache["y_hat"] - y                                        # dl/dy~ = y^ - y
     grad_Wy = grad_y_tilde.T @ cache["h"]                                    # dl/dW_y
     grad_by = grad_y_tilde.sum(axis=0)                                       # dl/db_y
     grad_h_tilde = (grad_y_tilde @ params["Wy"]) * (1 - cache["h"] ** 2)     # dl/dh~

@@ -1,5 +1,6 @@
 """The course's hand-derived MLP gradients (``minidl/by_hand.py``) against torch autograd, on the
-same weights and batch, line by line of the derivation. float64, policy tolerances."""
+same weights and batch, line by line of the derivation (the loss summed over the batch, as the
+course's per-sample gradients add up). float64, policy tolerances."""
 from __future__ import annotations
 
 import numpy as np
@@ -28,12 +29,12 @@ def test_hand_derived_gradients_equal_autograd(seed: int, n: int, nx: int, nh: i
     h = torch.tanh(h_tilde)
     y_tilde = h @ t["Wy"].T + t["by"]
     y_tilde.retain_grad()
-    loss = torch.nn.functional.cross_entropy(y_tilde, torch.tensor(y.argmax(1)))
+    loss = torch.nn.functional.cross_entropy(y_tilde, torch.tensor(y.argmax(1)), reduction="sum")
     loss.backward()
 
     loss_hand, _ = by_hand.loss_accuracy(cache["y_hat"], y)
-    assert_close(np.float64(loss_hand), loss, what="loss", **TOL)
-    assert_close(grads["y_tilde"], y_tilde.grad, what="dl/dy~ = (y^ - y)/N", **TOL)
+    assert_close(np.float64(loss_hand * n), loss, what="loss", **TOL)
+    assert_close(grads["y_tilde"], y_tilde.grad, what="dl/dy~ = y^ - y", **TOL)
     assert_close(grads["Wy"], t["Wy"].grad, what="dl/dW_y = dl/dy~ h^T", **TOL)
     assert_close(grads["by"], t["by"].grad, what="dl/db_y = dl/dy~", **TOL)
     assert_close(grads["h_tilde"], h_tilde.grad, what="dl/dh~ = W_y^T dl/dy~ * (1 - h^2)", **TOL)
@@ -51,7 +52,7 @@ def test_hand_sgd_step_equals_torch_sgd() -> None:
     by_hand.sgd_step(params, grads, eta=0.03)
     opt = torch.optim.SGD(t.values(), lr=0.03)
     logits = torch.tanh(torch.tensor(x) @ t["Wh"].T + t["bh"]) @ t["Wy"].T + t["by"]
-    torch.nn.functional.cross_entropy(logits, torch.tensor(y.argmax(1))).backward()
+    torch.nn.functional.cross_entropy(logits, torch.tensor(y.argmax(1)), reduction="sum").backward()
     opt.step()
     for k in params:
         assert_close(params[k], t[k], what=f"{k} after one step", **TOL)

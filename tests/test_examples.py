@@ -1,0 +1,52 @@
+"""Smoke tests of the chapters: each runs in quick mode on embedded data and writes its report."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from examples import circles_mlp
+
+
+def check_run(out: Path, metrics: dict) -> None:
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["data"] and on_disk == json.loads(json.dumps(on_disk))
+    assert (out / "summary.md").is_file()
+    assert list(out.glob("*.png"))
+    assert metrics["data"] == on_disk["data"]
+
+
+def test_circles_mlp_quick(tmp_path: Path) -> None:
+    m = circles_mlp.main(["--quick", "--out", str(tmp_path)])
+    check_run(tmp_path, m)
+    assert m["max_loss_gap_between_versions"] < 1e-12  # the four versions are the same computation
+    assert {"curves.png", "boundary.png"} <= {p.name for p in tmp_path.glob("*.png")}
+
+
+def test_circles_mlp_quick_on_torch_backend(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    m = circles_mlp.main(["--quick", "--backend", "torch", "--out", str(tmp_path)])
+    ref = circles_mlp.main(["--quick", "--out", str(tmp_path / "ref")])
+    assert abs(m["d_optim_test_loss"] - ref["d_optim_test_loss"]) < 1e-9
+
+
+def test_circles_mlp_on_the_course_file(tmp_path: Path) -> None:
+    """Issue 2's bar: >= 90 % test accuracy on the course's circles.mat, in every version."""
+    root = os.environ.get("MINIDL_DATA")
+    if not root or not (Path(root) / "circles" / "circles.mat").is_file():
+        pytest.skip("MINIDL_DATA with circles/circles.mat not available")
+    m = circles_mlp.main(["--data-dir", root, "--out", str(tmp_path)])
+    for v in ("a_by_hand", "b_autograd", "c_nn", "d_optim"):
+        assert m[f"{v}_test_accuracy"] >= 0.90, (v, m[f"{v}_test_accuracy"])
+
+
+def test_unknown_chapter_and_help(capsys: pytest.CaptureFixture) -> None:
+    import sys
+
+    from examples.__main__ import main
+    sys.argv = ["examples", "--help"]
+    assert main() == 0
+    sys.argv = ["examples", "nope"]
+    assert main() == 2
