@@ -137,12 +137,12 @@ def cell_histograms_into(mag: np.ndarray, ori: np.ndarray, y0: int, x0: int, pat
 
 @njit(cache=True)
 def postprocess_inplace(h: np.ndarray, threshold: float, clamp: float) -> None:
-    """||h|| < threshold -> 0; else h / ||h||, min(h, clamp), h / ||h|| (sequential sums)."""
+    """||h|| < threshold (or 0) -> 0; else h / ||h||, min(h, clamp), h / ||h|| (sequential sums)."""
     s = 0.0
     for k in range(h.shape[0]):
         s += h[k] * h[k]
     norm = np.sqrt(s)
-    if norm < threshold:
+    if norm < threshold or norm == 0.0:
         h[:] = 0.0
         return
     s = 0.0

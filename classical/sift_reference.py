@@ -170,12 +170,13 @@ def postprocess_ref(descriptor: np.ndarray, threshold: float = 0.5, clamp: float
 
     ``||h|| < threshold`` -> the zero vector (a flat patch); otherwise ``h / ||h||``, clamp every
     entry at ``clamp`` (0.2: no single gradient direction dominates), then ``h / ||h||`` again.
+    A zero histogram stays the zero vector even with ``threshold=0``.
 
     descriptor: (D,) float64.  Returns a new (D,) float64 array.
     """
     h = np.asarray(descriptor, dtype=np.float64)
     norm = _sequential_norm(h)
-    if norm < threshold:
+    if norm < threshold or norm == 0.0:
         return np.zeros_like(h)
     h = np.minimum(h / norm, clamp)
     return h / _sequential_norm(h)
