@@ -15,6 +15,11 @@ from minidl.ops import (dropout, leaky_relu, log_softmax, logsumexp, matmul, rel
 from minidl.ops import mean as _mean
 from minidl.ops import sum as _sum
 from minidl.ops._util import as_tensor
+from minidl.ops.activation import Dropout as _DropoutOp
+from minidl.ops.activation import dropout_mask
+from minidl.ops.conv import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, ConvTranspose2d, MaxPool2d, Pad, as_batched,
+                             pair, same_padding)
+from minidl.ops.norm import BatchNorm
 from minidl.ops.loss import BinaryCrossEntropy, BinaryCrossEntropyWithLogits, NLLLoss
 from minidl.ops.shape import unsqueeze
 from minidl.tensor import Tensor
@@ -146,6 +151,136 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     return Tensor(np.eye(k, dtype=np.int64)[t])
 
 
-__all__ = ["linear", "relu", "tanh", "sigmoid", "leaky_relu", "softmax", "log_softmax", "logsumexp",
-           "dropout", "nll_loss", "cross_entropy", "mse_loss", "l1_loss", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "one_hot"]
+
+
+# --------------------------------------------------------------------------- convolution, pooling, normalisation
+
+
+def pad(input: Tensor, pad: tuple[int, ...], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """torch's F.pad: ``pad`` lists (left, right) widths from the LAST dim backwards; constant mode."""
+    if mode != "constant":
+        raise NotImplementedError(f"F.pad: only mode='constant' is implemented, got {mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise RuntimeError(f"Padding length must be divisible by 2 and at most 2 * ndim, got {len(pad)} for input "
+                           f"{tuple(input.shape)}")
+    if any(p < 0 for p in pad):
+        raise NotImplementedError("F.pad: negative padding (cropping) is not implemented")
+    widths = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return Pad.apply(input, widths=tuple(widths), value=value)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation: input (N, C, H, W) or (C, H, W), weight (O, C // groups, kh, kw).
+    ``padding`` is an int, a pair, ``"valid"`` or ``"same"`` (stride 1)."""
+    x, unbatched = as_batched(input, "conv2d")
+    s, d = pair(stride, "stride"), pair(dilation, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            p = (0, 0)
+        elif padding == "same":
+            p, extra = same_padding((weight.shape[2], weight.shape[3]), d, s)
+            if extra is not None:  # an even kernel: torch puts the odd pixel on the right/bottom
+                x = pad(x, (0, extra[1], 0, extra[0]))
+        else:
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of 'valid', 'same'")
+    else:
+        p = pair(padding, "padding")
+    y = Conv2d.apply(x, weight, bias, stride=s, padding=p, dilation=d, groups=groups)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """Transposed convolution (torch's argument order): weight (C_in, C_out // groups, kh, kw)."""
+    x, unbatched = as_batched(input, "conv_transpose2d")
+    y = ConvTranspose2d.apply(x, weight, bias, stride=pair(stride, "stride"), padding=pair(padding, "padding"),
+                              output_padding=pair(output_padding, "output_padding"),
+                              dilation=pair(dilation, "dilation"), groups=groups)
+    return y.squeeze(0) if unbatched else y
+
+
+def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    x, unbatched = as_batched(input, "max_pool2d")
+    k = pair(kernel_size, "kernel_size")
+    s = k if stride is None or stride == [] else pair(stride, "stride")
+    box: list = []
+    y = MaxPool2d.apply(x, kernel_size=k, stride=s, padding=pair(padding, "padding"),
+                        dilation=pair(dilation, "dilation"), ceil_mode=ceil_mode, indices_out=box)
+    idx = Tensor(box[0])
+    if unbatched:
+        y, idx = y.squeeze(0), Tensor(box[0][0])
+    return (y, idx) if return_indices else y
+
+
+def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    x, unbatched = as_batched(input, "avg_pool2d")
+    k = pair(kernel_size, "kernel_size")
+    s = k if stride is None or stride == [] else pair(stride, "stride")
+    y = AvgPool2d.apply(x, kernel_size=k, stride=s, padding=pair(padding, "padding"), ceil_mode=ceil_mode,
+                        count_include_pad=count_include_pad, divisor_override=divisor_override)
+    return y.squeeze(0) if unbatched else y
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Average over torch's adaptive windows; ``output_size`` entries may be None (keep that input size)."""
+    x, unbatched = as_batched(input, "adaptive_avg_pool2d")
+    if isinstance(output_size, (tuple, list)):
+        output_size = tuple(x.shape[2 + i] if v is None else v for i, v in enumerate(output_size))
+    y = AdaptiveAvgPool2d.apply(x, output_size=pair(output_size, "output_size"))
+    return y.squeeze(0) if unbatched else y
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float | None = 0.1, eps: float = 1e-5,
+               num_batches_tracked: Tensor | None = None) -> Tensor:
+    """Normalise each channel (axis 1) by batch statistics (training) or running statistics (eval).
+
+    In training, the running statistics are updated in place, outside the graph, as torch does:
+    running = (1 - momentum) running + momentum * batch_stat, with the UNBIASED batch variance
+    (n / (n - 1) times the biased one used to normalise). ``momentum=None`` gives the cumulative average.
+    """
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected at least 2D input (N, C, ...), got {tuple(input.shape)}")
+    x = input._data
+    C = x.shape[1]
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise RuntimeError(f"batch_norm: {name} of shape {tuple(t.shape)} does not match the {C} channels of "
+                               f"input {tuple(input.shape)}")
+    if training:
+        axes = (0,) + tuple(range(2, x.ndim))
+        n = x.size // C
+        if n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(input.shape)}")
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)
+        if running_mean is not None and running_var is not None:
+            if num_batches_tracked is not None:
+                num_batches_tracked._data += 1
+            m = momentum if momentum is not None else 1.0 / float(num_batches_tracked._data)
+            running_mean._data[...] = (1 - m) * running_mean._data + m * mean
+            running_var._data[...] = (1 - m) * running_var._data + m * var * (n / (n - 1))
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("batch_norm: running_mean and running_var are needed in evaluation mode")
+        mean, var = running_mean._data, running_var._data
+    return BatchNorm.apply(input, weight, bias, mean=mean, var=var, eps=eps, batch_stats=training)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels (axis 1) with probability p; scale the others by 1/(1-p)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"dropout2d: expected a 3D or 4D input, got {tuple(input.shape)}")
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2) if input.ndim == 4 else (input.shape[0], 1, 1)
+    if p == 1.0:
+        return _DropoutOp.apply(input, mask=np.zeros(shape, dtype=input.dtype), scale=0.0)
+    return _DropoutOp.apply(input, mask=dropout_mask(shape, p, input.dtype), scale=1.0 / (1.0 - p))

@@ -12,4 +12,4 @@ from minidl.ops.reduce import amax, amin, argmax, argmin, max, mean, min, std, s
 from minidl.ops.shape import (broadcast_to, cat, concat, concatenate, expand, flatten,  # noqa: F401
                               getitem, permute, reshape, squeeze, stack, swapaxes, t,
                               transpose, unsqueeze, view)
-from minidl.ops import loss  # noqa: F401  (registers the loss ops)
+from minidl.ops import conv, loss, norm  # noqa: F401  (registers the loss, conv and norm ops)
