@@ -7,8 +7,12 @@ checks that bit for bit. With ``NUMBA_DISABLE_JIT=1`` they run as (slow) plain P
 
 Cost per image of H x W pixels: one pass for the gradients (~25 flops per pixel), then every
 pixel votes in (patch_size / step)^2 = 4 patches (one multiply-add each), then the 128-d
-post-processing of every patch (3 passes). ``dense_sift_kernel`` spreads blocks of pixel rows,
-then rows of patches, over the threads (~0.55 ms per 256 x 256 image on one core).
+post-processing of every patch (3 passes): ~0.6 ms per 256 x 256 image on one core. Two drivers:
+
+- ``dense_sift_kernel`` (one image): blocks of pixel rows, then rows of patches, over the threads;
+  two fork/joins per image, fine on idle cores, slow when other processes compete for them;
+- ``dense_sift_batch`` (many images): each thread takes every n-th image and runs it serially,
+  one fork/join per batch. This is what ``DenseSIFT`` and ``dense_sift_many`` use.
 
 Performance note: the gradient pass goes row by row in three simple loops (gradients into scratch
 rows, magnitudes, bins as branch-free selects) that LLVM vectorises; written as one fused loop with

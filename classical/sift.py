@@ -146,13 +146,14 @@ def _check_params(step: int, patch_size: int, sigma: float | None, threshold: fl
     return sigma
 
 
-def _warn_if_unit_range(image: np.ndarray) -> None:
+def _in_unit_range(image: np.ndarray) -> bool:
+    """True for a non-black image whose values all lie in [-1, 1] (probably scaled to [0, 1])."""
     peak = float(np.abs(image).max())
-    if 0.0 < peak <= 1.0:
-        warnings.warn(
-            f"dense_sift: image of shape {image.shape} has values in [-1, 1]; the 0.5 threshold assumes "
-            "grey levels in [0, 255], so most patches will be null. Multiply by 255?",
-            UserWarning, stacklevel=3)
+    return 0.0 < peak <= 1.0
+
+
+_UNIT_RANGE_HINT = ("the 0.5 threshold assumes grey levels in [0, 255], so most patches will be null. "
+                    "Multiply by 255?")
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,7 +238,9 @@ def dense_sift(image: np.ndarray, *, step: int = 8, patch_size: int = 16, sigma:
     """
     img = check_image(image, "dense_sift")
     sigma = _check_params(step, patch_size, sigma, threshold, clamp)
-    _warn_if_unit_range(img)
+    if _in_unit_range(img):
+        warnings.warn(f"dense_sift: image of shape {img.shape} has values in [-1, 1]; {_UNIT_RANGE_HINT}",
+                      UserWarning, stacklevel=2)
     positions = grid_positions(img.shape, step, patch_size)
     if implementation == "numpy":
         return dense_sift_ref(img, step, patch_size, sigma, threshold, clamp), positions
@@ -268,6 +271,7 @@ def dense_sift_many(images: Sequence[np.ndarray], *, step: int = 8, patch_size: 
     n = len(images)
     bar = tqdm(total=n, desc="dense SIFT", unit="img", disable=not (progress if progress is not None else n > 100))
     out: list[np.ndarray] = []
+    n_unit = 0
     start = 0
     while start < n:
         padded: list[np.ndarray] = []
@@ -276,7 +280,7 @@ def dense_sift_many(images: Sequence[np.ndarray], *, step: int = 8, patch_size: 
         while start + len(padded) < n and pixels < chunk_pixels:
             k = start + len(padded)
             img = check_image(images[k], f"dense_sift (image {k})")
-            _warn_if_unit_range(img)
+            n_unit += _in_unit_range(img)
             padded.append(pad_image(img, step, patch_size))
             grid_list.append(grid_size(img.shape, step))
             pixels += padded[-1].size
@@ -294,6 +298,9 @@ def dense_sift_many(images: Sequence[np.ndarray], *, step: int = 8, patch_size: 
         start += len(padded)
         bar.update(len(padded))
     bar.close()
+    if n_unit:
+        warnings.warn(f"dense_sift: {n_unit} of {n} images have values in [-1, 1]; {_UNIT_RANGE_HINT}",
+                      UserWarning, stacklevel=2)
     return out
 
 
@@ -326,8 +333,8 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
 
     def _validate(self) -> None:
         _check_params(self.step, self.patch_size, self.sigma, self.threshold, self.clamp)
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.dtype not in ("float32", "float64", np.float32, np.float64):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
     def fit(self, X: Iterable[np.ndarray] | None = None, y: Any = None) -> "DenseSIFT":
         """No-op (validates the parameters). Returns self."""

@@ -132,6 +132,8 @@ def test_bad_parameters_raise(kw: dict) -> None:
 def test_unit_range_image_warns() -> None:
     with pytest.warns(UserWarning, match=r"\[0, 255\]"):
         dense_sift(_texture(20, 20) / 255.0)
+    with pytest.warns(UserWarning, match=r"2 of 3 images"):
+        DenseSIFT().transform([_texture(20, 20) / 255.0, _texture(9, 9), _texture(8, 30) / 255.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dense_sift(_texture(20, 20))  # no warning for [0, 255] images
