@@ -40,6 +40,7 @@ __all__ = [
     "make_scenes",
     "read_gray",
     "read_images",
+    "stratified_split",
     "to_gray",
 ]
 

@@ -17,6 +17,7 @@ from classical.images import (
     make_scenes,
     read_gray,
     read_images,
+    stratified_split,
     to_gray,
 )
 
@@ -160,6 +161,18 @@ def test_single_folder_seeded_stratified_split(tmp_path: Path) -> None:
     assert again[2] == te_p and other[2] != te_p
     everything = load_image_folder(tmp_path, test_fraction=0.0)
     assert len(everything[0]) == 35 and everything[2] == []
+
+
+def test_stratified_split_edge_cases() -> None:
+    labels = np.array([0] * 7 + [1] * 2 + [2])
+    tr, te = stratified_split(labels, 0.3, seed=0)
+    assert np.bincount(labels[te], minlength=3).tolist() == [2, 1, 0]  # round(2.1), at least 1, a singleton stays
+    assert sorted(np.concatenate([tr, te]).tolist()) == list(range(10))
+    assert tr.dtype == np.int64 and (np.diff(tr) > 0).all()
+    tr, te = stratified_split(labels, 0.0)
+    assert te.size == 0 and tr.size == 10
+    with pytest.raises(ValueError):
+        stratified_split(labels, -0.1)
 
 
 def test_train_folder_alone_is_split(tmp_path: Path) -> None:
