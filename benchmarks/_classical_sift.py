@@ -99,6 +99,9 @@ def _speed(quick: bool) -> None:
     print(f"\n[dense SIFT vs OpenCV SIFT] data: {data}; {len(kps)} patches/image "
           f"({PATCH}x{PATCH} every {STEP} px), OpenCV KeyPoint size {PATCH}/6, cv2 {cv2.__version__}, "
           f"numba {numba.__version__}; {repeats} alternating runs, medians")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average {load:.1f} on {os.cpu_count()} cores: other processes on the same cores slow the "
+          f"2-thread runs most (the per-image path forks and joins twice per image)")
     print(f"{'threads':>7}  {'ours batch (desc/s)':>20}  {'ours per image':>15}  {'OpenCV (desc/s)':>16}  "
           f"{'ratio batch':>11}  {'ratio per-image':>15}  target")
     max_threads = numba.config.NUMBA_NUM_THREADS
@@ -175,9 +178,9 @@ def _support(quick: bool) -> None:
 
     (x0, x1), (y0, y1) = _influence_extent(ours, base, c, 20)
     rows.append(("ours, patch rows/cols c-8..c+7", PATCH / 4, PATCH, x0, x1, y0, y1))
-    print(f"{'descriptor':<34} {'cell px':>7} {'grid px':>7} {'row offsets':>12} {'col offsets':>12} {'row width':>9}")
+    print(f"{'descriptor':<34} {'cell px':>7} {'grid px':>7} {'row offsets':>12} {'col offsets':>12} {'row width':>10}")
     for name, cell, grid, x0, x1, y0, y1 in rows:
-        print(f"{name:<34} {cell:>7.3g} {grid:>7.3g} {f'{x0}..{x1}':>12} {f'{y0}..{y1}':>12} {x1 - x0 + 1:>9}")
+        print(f"{name:<34} {cell:>7.3g} {grid:>7.3g} {f'{x0}..{x1}':>12} {f'{y0}..{y1}':>12} {x1 - x0 + 1:>10}")
     print("reading: size 16/6 gives OpenCV cells of 3 * size/2 = 4 px, a 4 x 4 grid of 16 px like ours; its\n"
           "trilinear interpolation adds half a cell each side (samples at |offset| <= 9 count) and the Sobel-like\n"
           "central difference one more pixel, so ~21 px move it with minimal blur, more with the default\n"
