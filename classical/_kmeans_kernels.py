@@ -50,7 +50,8 @@ def argmin_from_gram(G: np.ndarray, c_sq: np.ndarray, x_sq: np.ndarray,
         best_j[:] = 0
         for j0 in range(0, k_lanes, _LANES):
             for lane in range(_LANES):
-                v = c_sq[j0 + lane] - 2.0 * G[i, j0 + lane]
+                g = G[i, j0 + lane]
+                v = c_sq[j0 + lane] - (g + g)   # 2 x.c without a float64 literal: stays in G's dtype
                 take = v < best_v[lane]
                 best_v[lane] = v if take else best_v[lane]
                 best_j[lane] = j0 + lane if take else best_j[lane]
@@ -61,7 +62,8 @@ def argmin_from_gram(G: np.ndarray, c_sq: np.ndarray, x_sq: np.ndarray,
                 best = best_v[lane]
                 bj = best_j[lane]
         for j in range(k_lanes, k):  # the columns left over
-            v = c_sq[j] - 2.0 * G[i, j]
+            g = G[i, j]
+            v = c_sq[j] - (g + g)
             if v < best:
                 best = v
                 bj = j
@@ -107,11 +109,11 @@ def inertia_ref(X: np.ndarray, C: np.ndarray, labels: np.ndarray) -> float:
     return float(np.einsum("ij,ij->", diff, diff))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def inertia(X: np.ndarray, C: np.ndarray, labels: np.ndarray) -> float:
     n, d = X.shape
     total = 0.0
-    for i in prange(n):
+    for i in range(n):
         j = labels[i]
         s = 0.0
         for f in range(d):
@@ -146,12 +148,12 @@ def sq_dists_ref(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.einsum("pqd,pqd->pq", diff, diff)
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, fastmath=True)
 def sq_dists(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     p, d = A.shape
     q = B.shape[0]
     out = np.empty((p, q), np.float64)
-    for r in prange(p * q):
+    for r in range(p * q):
         a = r // q
         b = r - a * q
         s = 0.0
@@ -168,37 +170,57 @@ def kpp_gains_ref(X: np.ndarray, cand: np.ndarray, closest_sq: np.ndarray) -> np
     return np.maximum(closest_sq[None, :] - d_sq, 0.0).sum(axis=1)
 
 
-@njit(cache=True, parallel=True, fastmath=True)
-def kpp_gains(X: np.ndarray, cand: np.ndarray, cc_sq: np.ndarray, closest_sq: np.ndarray,
-              assign: np.ndarray, n_blocks: int, d_new: np.ndarray) -> np.ndarray:
-    """gain_t of :func:`kpp_gains_ref`, skipping the points the triangle inequality rules out.
+@njit(cache=True, fastmath=True, nogil=True)
+def kpp_gains_block(X: np.ndarray, cand: np.ndarray, cc_sq: np.ndarray, closest_sq: np.ndarray,
+                    assign: np.ndarray, start: int, stop: int, d_new: np.ndarray, gains: np.ndarray) -> None:
+    """Add to ``gains: (T,)`` the gain_t of :func:`kpp_gains_ref` over points start..stop-1, skipping
+    the (point, candidate) pairs the triangle inequality rules out.
 
     cc_sq: (T, n_centres) squared distances from each candidate to the centres chosen so far.
     d_new: (T, n) output, ||x_i - cand_t||^2 where that is below closest_sq[i], +inf elsewhere, so
     that the update after the choice (:func:`kpp_update`) needs no second pass over X.
     Distances are accumulated in X's dtype (float32 data: twice the SIMD width), gains in float64.
     """
-    n, d = X.shape
+    d = X.shape[1]
     T = cand.shape[0]
-    partial = np.zeros((n_blocks, T), np.float64)
+    for i in range(start, stop):
+        ci = closest_sq[i]
+        a = assign[i]
+        bound = 4.0 * ci * PRUNE_MARGIN
+        for t in range(T):
+            d_new[t, i] = np.inf
+            if cc_sq[t, a] >= bound:
+                continue
+            s = X[i, 0] - X[i, 0]  # a zero of X's dtype
+            for f in range(d):
+                u = X[i, f] - cand[t, f]
+                s += u * u
+            if s < ci:
+                d_new[t, i] = s
+                gains[t] += ci - s
+
+
+@njit(cache=True, parallel=True)
+def kpp_gains_parallel(X: np.ndarray, cand: np.ndarray, cc_sq: np.ndarray, closest_sq: np.ndarray,
+                       assign: np.ndarray, d_new: np.ndarray, n_blocks: int) -> np.ndarray:
+    """:func:`kpp_gains_block` over all the points, ``n_blocks`` blocks spread over the threads."""
+    n = X.shape[0]
+    partial = np.zeros((n_blocks, cand.shape[0]), np.float64)
     step = (n + n_blocks - 1) // n_blocks
     for b in prange(n_blocks):
-        for i in range(b * step, min(n, (b + 1) * step)):
-            ci = closest_sq[i]
-            a = assign[i]
-            bound = 4.0 * ci * PRUNE_MARGIN
-            for t in range(T):
-                d_new[t, i] = np.inf
-                if cc_sq[t, a] >= bound:
-                    continue
-                s = X[i, 0] - X[i, 0]  # a zero of X's dtype
-                for f in range(d):
-                    u = X[i, f] - cand[t, f]
-                    s += u * u
-                if s < ci:
-                    d_new[t, i] = s
-                    partial[b, t] += ci - s
+        kpp_gains_block(X, cand, cc_sq, closest_sq, assign, b * step, min(n, (b + 1) * step), d_new, partial[b])
     return partial.sum(axis=0)
+
+
+def kpp_gains(X: np.ndarray, cand: np.ndarray, cc_sq: np.ndarray, closest_sq: np.ndarray,
+              assign: np.ndarray, d_new: np.ndarray, parallel: bool) -> np.ndarray:
+    """gain_t (T,) for every candidate (see :func:`kpp_gains_block`); threads only when asked:
+    a parallel region costs more than it saves on small data (and much more on a busy machine)."""
+    if parallel:
+        return kpp_gains_parallel(X, cand, cc_sq, closest_sq, assign, d_new, 64)
+    gains = np.zeros(cand.shape[0], np.float64)
+    kpp_gains_block(X, cand, cc_sq, closest_sq, assign, 0, X.shape[0], d_new, gains)
+    return gains
 
 
 def kpp_update_ref(X: np.ndarray, c: np.ndarray, closest_sq: np.ndarray, assign: np.ndarray,
@@ -210,10 +232,10 @@ def kpp_update_ref(X: np.ndarray, c: np.ndarray, closest_sq: np.ndarray, assign:
     assign[closer] = new_index
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def kpp_update(d_new: np.ndarray, closest_sq: np.ndarray, assign: np.ndarray, new_index: int) -> None:
     """:func:`kpp_update_ref` from the chosen candidate's row ``d_new: (n,)`` of :func:`kpp_gains`."""
-    for i in prange(closest_sq.shape[0]):
+    for i in range(closest_sq.shape[0]):
         if d_new[i] < closest_sq[i]:
             closest_sq[i] = d_new[i]
             assign[i] = new_index

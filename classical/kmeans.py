@@ -42,6 +42,7 @@ import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 
 from classical import _kmeans_kernels as K
 
@@ -50,6 +51,11 @@ __all__ = ["KMeans", "kmeans_plusplus", "nearest_centers", "check_random_state"]
 # Size, in matrix entries, of one (chunk, k) block of the assignment step when chunk_size is None:
 # 2^19 entries = 2 MiB in float32, about a core's L2 cache (it is scanned right after BLAS writes it).
 _BLOCK_ENTRIES = 1 << 19
+
+
+# Below this much work (multiply-adds) per step, threads cost more than they save: k-means++ steps run
+# serially and the assignment step in the calling thread.
+_PARALLEL_WORK = 1 << 20
 
 
 def check_random_state(seed: None | int | np.random.RandomState) -> np.random.RandomState:
@@ -119,7 +125,7 @@ def nearest_centers(X: np.ndarray, centers: np.ndarray, *, chunk_size: int | Non
         K.argmin_from_gram(g, c_sq, x_sq[s:e], labels[s:e], dist[s:e])
 
     starts = range(0, n, chunk)
-    n_threads = n_threads or numba.get_num_threads()
+    n_threads = n_threads or (numba.get_num_threads() if n * k * X.shape[1] >= _PARALLEL_WORK else 1)
     if n_threads == 1 or len(starts) == 1:
         for s in starts:
             work(s)
@@ -158,7 +164,7 @@ def kmeans_plusplus(X: np.ndarray, n_clusters: int, *, random_state=None,
     rng = check_random_state(random_state)
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
-    n_blocks = 64
+    parallel = numba.get_num_threads() > 1 and n * d * n_local_trials >= _PARALLEL_WORK
 
     indices = np.full(n_clusters, -1, dtype=np.int64)
     centers = np.empty((n_clusters, d), X.dtype)
@@ -177,7 +183,7 @@ def kmeans_plusplus(X: np.ndarray, n_clusters: int, *, random_state=None,
         np.clip(cand_ids, None, n - 1, out=cand_ids)
         cand = X[cand_ids]
         cc_sq = K.sq_dists(cand, centers[:c])           # (T, c): candidate-to-centre, for pruning
-        gains = K.kpp_gains(X, cand, cc_sq, closest_sq, assign, n_blocks, d_new)
+        gains = K.kpp_gains(X, cand, cc_sq, closest_sq, assign, d_new, parallel)
         best = int(np.argmax(gains))                    # largest drop of the potential
         K.kpp_update(d_new[best], closest_sq, assign, c)
         potential = closest_sq.sum()
@@ -317,7 +323,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         n_distinct = len(np.unique(labels))
         if n_distinct < self.n_clusters:
             warnings.warn(f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters "
-                          f"({self.n_clusters}). Possibly due to duplicate points in X.", stacklevel=2)
+                          f"({self.n_clusters}). Possibly due to duplicate points in X.", ConvergenceWarning, stacklevel=2)
         self.cluster_centers_ = (centers + mean).astype(X.dtype)
         self.labels_ = labels
         self.inertia_ = float(inertia)
