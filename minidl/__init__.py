@@ -24,6 +24,7 @@ from minidl.ops import (abs, add, amax, amin, argmax, argmin, bmm, cat, clamp, c
                         sum, t, tanh, transpose, unsqueeze, var, where)
 
 from minidl import nn, optim  # noqa: E402,F401
+from minidl.serialization import load, save  # noqa: E402,F401
 
 float = float32  # noqa: A001  (torch.float is float32)
 bool = bool_  # noqa: A001
