@@ -486,6 +486,13 @@ def test_to_arrays_reads_file_backed_dataset() -> None:
     np.testing.assert_array_equal(X[:, 0], np.arange(5.0))
     assert y.dtype == np.int64
 
+    class Ragged(_SlowDataset):
+        def __getitem__(self, i: int):
+            return np.zeros(i + 1), i
+
+    with pytest.raises(ValueError, match="different shapes"):
+        to_arrays(Ragged(3))
+
 
 def test_minidl_data_does_not_import_torch() -> None:
     code = "import sys, minidl.data; assert 'torch' not in sys.modules, 'minidl.data imported torch'"

@@ -260,5 +260,14 @@ def to_arrays(dataset: Any, *, progress: bool = False) -> tuple[np.ndarray, ...]
         samples = [dataset[i] for i in it]
         if not isinstance(samples[0], (tuple, list)):
             samples = [(s,) for s in samples]
-        fields = tuple(np.stack([np.asarray(s[k]) for s in samples]) for k in range(len(samples[0])))
+        fields = tuple(_stack_field([np.asarray(s[k]) for s in samples], k, dataset) for k in range(len(samples[0])))
     return tuple(f.astype(np.int64) if f.ndim == 1 and f.dtype.kind in "iu" else f for f in fields)
+
+
+def _stack_field(values: list[np.ndarray], k: int, dataset: Any) -> np.ndarray:
+    shapes = {v.shape for v in values}
+    if len(shapes) > 1:
+        raise ValueError(f"to_arrays: field {k} of {type(dataset).__name__} has samples of {len(shapes)} different "
+                         f"shapes (e.g. {sorted(shapes)[:3]}); give the dataset a transform that makes them "
+                         "one size (Resize + CenterCrop)")
+    return np.stack(values)

@@ -240,8 +240,9 @@ def random_crop_batch(x: np.ndarray, size: int | Sequence[int], padding: int | S
                       generator: _random.Generator | None = None) -> np.ndarray:
     """RandomCrop on every image of ``x: (N, ..., H, W)``, each with its own offset, in one gather.
 
-    Pads once, draws offsets ``i ~ U{0..H'-th}``, ``j ~ U{0..W'-tw}`` per sample, then gathers
-    ``xp[n, ..., i_n + a, j_n + b]`` with fancy indexing: no Python loop over samples.
+    Pads once, draws offsets ``i ~ U{0..H'-th}`` for all samples, then ``j ~ U{0..W'-tw}``, and
+    gathers ``xp[n, ..., i_n:i_n+th, j_n:j_n+tw]`` from a sliding-window *view* of the padded batch
+    (no copy until the gather itself): no Python loop over samples, no big index arrays.
     """
     x = np.asarray(x)
     if x.ndim < 3:
@@ -255,10 +256,9 @@ def random_crop_batch(x: np.ndarray, size: int | Sequence[int], padding: int | S
     rng = _random.generator(generator)
     i = rng.integers(0, H - th + 1, size=n)
     j = rng.integers(0, W - tw + 1, size=n)
-    flat = xp.reshape(n, -1, H, W)  # (N, C', H, W) with C' = product of the middle axes
-    rows = (i[:, None] + np.arange(th))[:, None, :, None]
-    cols = (j[:, None] + np.arange(tw))[:, None, None, :]
-    out = flat[np.arange(n)[:, None, None, None], np.arange(flat.shape[1])[None, :, None, None], rows, cols]
+    flat = xp.reshape(n, -1, H, W)  # (N, C', H, W), C' = product of the middle axes
+    windows = np.lib.stride_tricks.sliding_window_view(flat, (th, tw), axis=(2, 3))  # (N, C', H-th+1, W-tw+1, th, tw)
+    out = windows[np.arange(n), :, i, j]  # advanced indices on axes 0, 2, 3 -> (N, C', th, tw)
     return out.reshape(x.shape[:-2] + (th, tw))
 
 
