@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from examples import circles_mlp
@@ -50,3 +51,22 @@ def test_unknown_chapter_and_help(capsys: pytest.CaptureFixture) -> None:
     assert main() == 0
     sys.argv = ["examples", "nope"]
     assert main() == 2
+
+
+def test_cnn_quick_learns_on_digits(tmp_path: Path) -> None:
+    from examples import cnn
+    m = cnn.main(["--quick", "--out", str(tmp_path)])
+    check_run(tmp_path, m)
+    assert {"curves.png", "confusion.png", "filters.png"} <= {p.name for p in tmp_path.glob("*.png")}
+    assert m["test_accuracy"] > 0.6, m["test_accuracy"]  # chance is 0.1
+    assert np.asarray(m["confusion_matrix"]).sum() == m["test_size"]
+
+
+def test_cnn_course_network_with_every_improvement_runs(tmp_path: Path) -> None:
+    """The CIFAR network on embedded digits resized to 3x32x32, all flags on, one short epoch."""
+    from examples import cnn
+    m = cnn.main(["--quick", "--model", "cifar", "--epochs", "1", "--max-train", "128", "--normalize", "--augment",
+                  "--scheduler", "exp", "--dropout", "--batchnorm", "--out", str(tmp_path)])
+    assert m["parameters"] == 1_191_170 + 2 * (32 + 64 + 64)  # + the batch-norm affine parameters
+    rows = {r[0]: r for r in m["layer_table"]}
+    assert tuple(rows["pool3"][2]) == (64, 4, 4)  # 28x28 crops: pool3's ceil_mode keeps 4x4

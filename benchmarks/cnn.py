@@ -1,0 +1,161 @@
+"""``python -m benchmarks cnn [--quick] [--threads N]``: one training step of the course's CIFAR-10 CNN,
+minidl against torch CPU in the same process.
+
+Measured, alternating minidl and torch runs and reporting medians, with the same thread count for
+torch, Numba and OpenBLAS:
+
+- the training step (forward, cross-entropy, backward, SGD) at batch 128, float32: the time ratio
+  minidl/torch (target <= 1.5, end goal 1.0), images per second, and the achieved GFLOP/s (one step
+  is 17.15 GFLOP) next to a NumPy float32 GEMM's GFLOP/s measured in the same run;
+- inference (forward in eval mode without the graph);
+- the three convolutions alone, forward and backward.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+STEP_GFLOP = 17.15  # forward + backward of the course's CIFAR net at batch 128 (2 FLOP per MAC)
+TARGET = 1.5
+
+
+def _median_pair(f_ours: Callable[[], Any], f_ref: Callable[[], Any], repeats: int, warmup: int = 2
+                 ) -> tuple[float, float]:
+    """Median seconds of each, alternating ours/reference so that machine noise hits both alike."""
+    for _ in range(warmup):
+        f_ours()
+        f_ref()
+    ours, ref = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f_ours()
+        ours.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        f_ref()
+        ref.append(time.perf_counter() - t)
+    return statistics.median(ours), statistics.median(ref)
+
+
+def gemm_gflops(threads: int) -> float:
+    """NumPy float32 GEMM throughput (the ceiling any im2col-based convolution can approach)."""
+    from threadpoolctl import threadpool_limits
+    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+    with threadpool_limits(threads):
+        a @ a
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            a @ a
+            times.append(time.perf_counter() - t)
+    return 2 * 2048 ** 3 / statistics.median(times) / 1e9
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks cnn", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="batch 16, 2 repeats: a smoke run")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--repeats", type=int, default=7)
+    args = p.parse_args(argv)
+    batch, repeats = (16, 2) if args.quick else (128, args.repeats)
+
+    import numba
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    import minidl
+    from minidl.interop import to_torch_state_dict
+    from minidl.models import cifar_net
+
+    torch.set_num_threads(args.threads)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
+
+    m_model = cifar_net(minidl.nn)
+    t_model = cifar_net(torch.nn)
+    t_model.load_state_dict(to_torch_state_dict(m_model.state_dict()))
+    m_opt = minidl.optim.SGD(m_model.parameters(), lr=1e-3)
+    t_opt = torch.optim.SGD(t_model.parameters(), lr=1e-3)
+    mx, my, tx, ty = minidl.tensor(x), minidl.tensor(y), torch.from_numpy(x), torch.from_numpy(y)
+
+    def m_step() -> None:
+        loss = minidl.nn.functional.cross_entropy(m_model(mx), my)
+        m_opt.zero_grad()
+        loss.backward()
+        m_opt.step()
+
+    def t_step() -> None:
+        loss = torch.nn.functional.cross_entropy(t_model(tx), ty)
+        t_opt.zero_grad()
+        loss.backward()
+        t_opt.step()
+
+    def m_infer() -> None:
+        with minidl.no_grad():
+            m_model(mx)
+
+    def t_infer() -> None:
+        with torch.no_grad():
+            t_model(tx)
+
+    print(f"course CIFAR-10 CNN, batch {batch}, float32, {args.threads} thread(s) "
+          f"(torch {torch.__version__}, numba {numba.__version__}); medians of {repeats} alternating runs")
+    with threadpool_limits(args.threads):
+        m_model.eval()
+        t_model.eval()
+        mi, ti = _median_pair(m_infer, t_infer, repeats)
+        m_model.train()
+        t_model.train()
+        ms, ts = _median_pair(m_step, t_step, repeats)
+        conv_rows = []
+        for name in ("conv1", "conv2", "conv3"):
+            conv_rows.append(_conv_row(name, m_model, t_model, batch, repeats))
+    flops = STEP_GFLOP * batch / 128
+    gemm = gemm_gflops(args.threads)
+    print(f"\n{'what':<26}{'minidl ms':>11}{'torch ms':>11}{'ratio':>8}")
+    print(f"{'training step':<26}{ms * 1e3:>11.1f}{ts * 1e3:>11.1f}{ms / ts:>8.2f}")
+    print(f"{'inference (forward)':<26}{mi * 1e3:>11.1f}{ti * 1e3:>11.1f}{mi / ti:>8.2f}")
+    for name, (mf, tf, mb, tb) in zip(("conv1", "conv2", "conv3"), conv_rows):
+        print(f"{name + ' forward':<26}{mf * 1e3:>11.2f}{tf * 1e3:>11.2f}{mf / tf:>8.2f}")
+        print(f"{name + ' backward':<26}{mb * 1e3:>11.2f}{tb * 1e3:>11.2f}{mb / tb:>8.2f}")
+    print(f"\nimages/s (training): minidl {batch / ms:,.0f}, torch {batch / ts:,.0f}")
+    print(f"GFLOP/s (training):  minidl {flops / ms:,.1f}, torch {flops / ts:,.1f}; "
+          f"NumPy float32 GEMM in this run: {gemm:,.1f}")
+    verdict = "meets" if ms / ts <= TARGET else "misses"
+    print(f"ratio minidl/torch for the training step: {ms / ts:.2f} ({verdict} the target <= {TARGET}; "
+          f"the end goal is 1.0)")
+
+
+def _conv_row(name: str, m_model: Any, t_model: Any, batch: int, repeats: int) -> tuple[float, float, float, float]:
+    """Forward and backward (input, weight, bias) of one convolution layer at its real input size."""
+    import torch
+
+    import minidl
+    shapes = {"conv1": (3, 32), "conv2": (32, 16), "conv3": (64, 8)}
+    c, s = shapes[name]
+    x = np.random.default_rng(1).standard_normal((batch, c, s, s), dtype=np.float32)
+    m_layer, t_layer = getattr(m_model, name), getattr(t_model, name)
+    mx = minidl.tensor(x, requires_grad=True)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    with minidl.no_grad(), torch.no_grad():
+        g = np.random.default_rng(2).standard_normal(tuple(t_layer(tx).shape), dtype=np.float32)
+    mg, tg = minidl.tensor(g), torch.from_numpy(g)
+    mf, tf = _median_pair(lambda: m_layer(mx), lambda: t_layer(tx), repeats)
+
+    def m_back() -> None:
+        m_layer(mx).backward(mg)
+
+    def t_back() -> None:
+        t_layer(tx).backward(tg)
+    mfb, tfb = _median_pair(m_back, t_back, repeats)
+    return mf, tf, max(mfb - mf, 1e-9), max(tfb - tf, 1e-9)
+
+
+if __name__ == "__main__":
+    main()
