@@ -23,9 +23,8 @@ the first centre is a uniformly drawn point; each next one is chosen among ``n_l
 the nearest centre so far), keeping the candidate that lowers the potential sum_i D(x_i)^2 the most.
 ``n_local_trials=1`` is the plain k-means++ of the paper. The random draws are made in the same order
 and with the same NumPy calls as scikit-learn's, so the same integer ``random_state`` picks the same
-seeds (up to floating-point ties). Our seeding prunes, with the triangle inequality, the distance
-computations that cannot change anything (see ``_kmeans_kernels.kpp_gains``): same result, much less
-work once many centres exist.
+seeds (up to floating-point ties). Each seeding step is one fused pass over X (a Numba kernel,
+``_kmeans_kernels.kpp_gains``) where scikit-learn makes several over (trials, n) temporaries.
 
 As in scikit-learn, the data are centred (the mean is subtracted) before fitting, which makes the
 ||x||^2 - 2 x.c + ||c||^2 expansion more accurate; float32 input stays float32 (BLAS in float32),
@@ -172,7 +171,6 @@ def kmeans_plusplus(X: np.ndarray, n_clusters: int, *, random_state=None,
     indices[0] = first
     centers[0] = X[first]
     closest_sq = K.sq_dists(X[first][None, :], X)[0]    # D(x)^2 to the nearest centre so far
-    assign = np.zeros(n, np.int64)                      # ... and which centre that is
     potential = closest_sq.sum()
     d_new = np.empty((n_local_trials, n), X.dtype)      # candidates' distances, reused every step
 
@@ -182,10 +180,9 @@ def kmeans_plusplus(X: np.ndarray, n_clusters: int, *, random_state=None,
         cand_ids = np.searchsorted(np.cumsum(closest_sq), rand_vals)
         np.clip(cand_ids, None, n - 1, out=cand_ids)
         cand = X[cand_ids]
-        cc_sq = K.sq_dists(cand, centers[:c])           # (T, c): candidate-to-centre, for pruning
-        gains = K.kpp_gains(X, cand, cc_sq, closest_sq, assign, d_new, parallel)
+        gains = K.kpp_gains(X, cand, closest_sq, d_new, parallel)
         best = int(np.argmax(gains))                    # largest drop of the potential
-        K.kpp_update(d_new[best], closest_sq, assign, c)
+        K.kpp_update(d_new[best], closest_sq)
         potential = closest_sq.sum()
         indices[c] = cand_ids[best]
         centers[c] = cand[best]

@@ -175,3 +175,49 @@ def test_fit_with_an_int_builds_the_dictionary_and_clone_works():
     np.testing.assert_array_equal(bow.dictionary_, build_dictionary(descs, k=2, fraction=1.0, seed=0))
     assert bow.transform(descs).shape == (4, 3)
     assert clone(bow).get_params()["dictionary"] == 2
+
+
+# ------------------------------------------------------------------ the chapter (python -m examples bow)
+
+
+def test_chapter_on_an_image_folder_with_a_corrupt_file_and_the_cache(tmp_path, capsys):
+    """A tiny image folder (3 classes x 8 PNGs + one truncated JPEG): the bad file is reported and
+    skipped with a count, the run writes its figures and metrics, and a second run reads the SIFTs
+    and the dictionary from the cache."""
+    from PIL import Image
+
+    from examples import bow as chapter
+
+    images, labels, names = make_scenes(8, 48, n_classes=3, seed=2)
+    root = tmp_path / "scenes"
+    for i, (im, y) in enumerate(zip(images, labels)):
+        (root / names[y]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(im.astype(np.uint8)).save(root / names[y] / f"{i:03d}.png")
+    bad = root / names[0] / "zz_truncated.jpg"
+    Image.fromarray(images[0].astype(np.uint8)).save(bad)
+    bad.write_bytes(bad.read_bytes()[:200])
+    out = tmp_path / "run"
+    argv = ["--train-dir", str(root), "--out", str(out), "--words", "6", "--seed", "1"]
+    with pytest.warns(UserWarning, match="skipped 1 of 25"):
+        m = chapter.main(argv)
+    assert m["n_skipped_images"] == 1
+    assert m["n_train"] + m["n_val"] + m["n_test"] == 24
+    assert "zz_truncated.jpg" in (out / "summary.md").read_text()
+    for key in ("data", "test_accuracy", "val_accuracy", "best_kernel", "best_C", "time_sift_s", "time_dictionary_s"):
+        assert key in m
+    assert {"sift_grid.png", "dictionary_words.png", "bow_words_on_image.png", "bow_histogram.png",
+            "bow_top_words.png", "svm_validation_vs_C.png", "confusion_matrix.png"} <= {p.name for p in out.glob("*.png")}
+    capsys.readouterr()
+    m2 = chapter.main(argv)
+    printed = capsys.readouterr().out
+    assert "SIFTs from the cache" in printed and "dictionary from the cache" in printed
+    assert m2["n_skipped_images"] == 1 and m2["val_accuracy"] == m["val_accuracy"]
+
+
+def test_chapter_quick_pyramid_on_generated_scenes(tmp_path):
+    from examples import bow as chapter
+
+    m = chapter.main(["--quick", "--pyramid", "--out", str(tmp_path)])
+    assert m["pyramid_levels"] == 2 and m["n_features"] == 21 * (m["n_words"] + 1)
+    assert "generated scenes" in m["data"]
+    assert m["test_accuracy"] > 0.5          # 8 classes: chance is 0.125
