@@ -29,11 +29,14 @@ def run_all(argv: list[str]) -> int:
         print(f"\n=== {name} (quick) ===")
         metrics = importlib.import_module(module).main(["--quick", "--out", str(out_root / name), *argv])
         rows.append((name, metrics or {}, time.perf_counter() - t0))
-    lines = ["# minidl: all chapters (quick mode)", "", "| chapter | data | headline | time (s) | report |", "|---|---|---|---|---|"]
+    lines = ["# minidl: all chapters (quick mode)", "",
+             "| chapter | data | test accuracy | time (s) | report | figures |", "|---|---|---|---|---|---|"]
     for name, m, dt in rows:
-        head = {k: v for k, v in m.items() if "accuracy" in k and isinstance(v, (int, float))}
-        head_s = ", ".join(f"{k}={v:.3f}" for k, v in list(head.items())[:3])
-        lines.append(f"| {name} | {m.get('data', '?')} | {head_s} | {dt:.1f} | [summary]({name}/summary.md) |")
+        acc = m.get("test_accuracy")
+        acc_s = f"{acc:.3f}" if isinstance(acc, (int, float)) else "-"
+        figs = " ".join(f"[{p.stem}]({name}/{p.name})" for p in sorted((out_root / name).glob("*.png")))
+        lines.append(f"| {name} | {m.get('data', '?')} | {acc_s} | {dt:.1f} | [summary]({name}/summary.md), "
+                     f"[metrics]({name}/metrics.json) | {figs} |")
     out_root.mkdir(exist_ok=True)
     (out_root / "index.md").write_text("\n".join(lines) + "\n")
     print(f"\nall chapters done: figures and metrics under {out_root}/, index at {out_root / 'index.md'}")
