@@ -49,7 +49,9 @@ def maxpool_fwd(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover 
 
 @njit(cache=True, parallel=True, boundscheck=False)
 def maxpool_bwd(gy, idx, gx):  # pragma: no cover - compiled
-    """gx[n, c].flat[idx[n, c, oh, ow]] += gy[n, c, oh, ow], outputs in row-major order; gx is overwritten."""
+    """gx[n, c].flat[idx[n, c, oh, ow]] += gy[n, c, oh, ow], outputs in row-major order; gx is overwritten.
+
+    Indices outside the plane (a dilated window with no in-bounds tap, as torch reports it) are skipped."""
     N, C, H, W = gx.shape
     Ho, Wo = gy.shape[2], gy.shape[3]
     for t in prange(N * C):
@@ -61,7 +63,8 @@ def maxpool_bwd(gy, idx, gx):  # pragma: no cover - compiled
         for oh in range(Ho):
             for ow in range(Wo):
                 a = ip[oh, ow]
-                g[a // W, a % W] += gp[oh, ow]
+                if 0 <= a < H * W:          # a window with no in-bounds tap sends nothing back
+                    g[a // W, a % W] += gp[oh, ow]
 
 
 @njit(cache=True, parallel=True, boundscheck=False)

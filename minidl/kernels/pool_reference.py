@@ -38,9 +38,12 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | Non
     H, W = x.shape[2:]
     rows, row_ok = _taps(H, Ho, kh, sh, ph, dh)        # (Ho, kh)
     cols, col_ok = _taps(W, Wo, kw, sw, pw, dw)        # (Wo, kw)
-    # the first in-bounds tap of every window is where the scan starts
-    first_row = rows[np.arange(Ho), row_ok.argmax(axis=1)]
-    first_col = cols[np.arange(Wo), col_ok.argmax(axis=1)]
+    # the scan starts at the window's first tap at or after 0 (torch steps by the dilation from the start);
+    # when a dilated window has no in-bounds tap at all, this points past the edge, as in torch
+    def first_tap(start: np.ndarray, d: int) -> np.ndarray:
+        return np.where(start < 0, start + (-start + d - 1) // d * d, start)
+    first_row = first_tap(rows[:, 0], dh)
+    first_col = first_tap(cols[:, 0], dw)
     best = np.full((N, C, Ho, Wo), -np.inf, dtype=x.dtype)
     index = np.broadcast_to(first_row[:, None] * W + first_col[None, :], (N, C, Ho, Wo)).astype(np.int64)
     for i in range(kh):
@@ -58,8 +61,10 @@ def maxpool2d_backward(gy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, i
     """dL/dx (N, C, H, W): every dL/dy goes to the input pixel its window picked (summed when shared)."""
     N, C, H, W = x_shape
     gx = np.zeros((N * C, H * W), dtype=gy.dtype)
-    planes = np.arange(N * C)[:, None]
-    np.add.at(gx, (planes, argmax.reshape(N * C, -1)), gy.reshape(N * C, -1))
+    planes = np.broadcast_to(np.arange(N * C)[:, None], (N * C, argmax[0, 0].size))
+    at, g = argmax.reshape(N * C, -1), gy.reshape(N * C, -1)
+    inside = (at >= 0) & (at < H * W)     # a window with no in-bounds tap (its max is -inf) sends nothing back
+    np.add.at(gx, (planes[inside], at[inside]), g[inside])
     return gx.reshape(x_shape)
 
 

@@ -165,7 +165,7 @@ def pool2d_output_shape(op: str, x_shape: Sequence[int], kernel_size: IntPair, s
     """Output shape of ``max_pool2d``/``avg_pool2d`` plus the normalised (kernel, stride, padding, dilation).
 
     ``stride=None`` means ``stride = kernel_size`` (torch's default).  Raises ``RuntimeError`` with torch's
-    rules: positive kernel/stride/dilation, padding at most half the (effective) kernel, non-empty output.
+    rules: positive kernel/stride/dilation, padding at most half the kernel, non-empty output.
     """
     x_shape = tuple(int(v) for v in x_shape)
     if len(x_shape) != 4:
@@ -176,12 +176,8 @@ def pool2d_output_shape(op: str, x_shape: Sequence[int], kernel_size: IntPair, s
     _check_positive(op, kernel_size=k, stride=s, dilation=d)
     if min(p) < 0:
         raise RuntimeError(f"{op}: padding {p} must be non-negative")
-    for a in range(2):
-        # max_pool2d limits padding by the dilated kernel, avg_pool2d (dilation 1) by the kernel itself
-        eff = d[a] * (k[a] - 1) + 1
-        if p[a] > eff // 2:
-            raise RuntimeError(f"{op}: padding {p} should be at most half of the effective kernel size {k} "
-                               f"(dilation {d})")
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:      # torch's rule, for max and avg alike (dilation not counted)
+        raise RuntimeError(f"{op}: padding {p} should be at most half of the kernel size {k}")
     N, C, H, W = x_shape
     Ho = _pool_axis(H, k[0], s[0], p[0], d[0], ceil_mode)
     Wo = _pool_axis(W, k[1], s[1], p[1], d[1], ceil_mode)

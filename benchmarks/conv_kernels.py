@@ -1,0 +1,147 @@
+"""``python -m benchmarks conv_kernels [--quick]``: minidl's conv/pool kernels vs PyTorch CPU, per layer.
+
+The layers are those of the course's CIFAR-10 network (DESIGN.md section 6) at batch 128, float32:
+
+    conv1 3->32 5x5 pad 2 on 32x32, maxpool 2;  conv2 32->64 on 16x16, maxpool 2;  conv3 64->64 on 8x8, maxpool 2
+
+For each layer we time, on the same arrays, ours (``minidl.kernels``) and torch's ATen kernels called
+directly (``F.conv2d``, ``aten.convolution_backward``, ``aten.max_pool2d_with_indices`` and its backward,
+i.e. what a training step runs, without autograd bookkeeping):
+
+* conv forward; conv backward (input + weight + bias grads; for conv1 weight + bias only, since the
+  images need no gradient, as in training); max-pool forward (with indices) and backward.
+
+Runs alternate ours/torch (the order flips every repetition), the table shows medians, the ratio
+ours/torch (target <= 1.5, goal 1.0, from issue 3) and achieved GFLOP/s, next to a NumPy float32 GEMM
+measured in the same run for scale.  Both libraries get the same number of threads (``--threads``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+TARGET = 1.5
+
+
+@dataclass
+class Layer:
+    name: str
+    C: int
+    O: int
+    H: int
+    need_input_grad: bool
+
+
+LAYERS = [Layer("conv1", 3, 32, 32, False), Layer("conv2", 32, 64, 16, True), Layer("conv3", 64, 64, 8, True)]
+
+
+def _median_pair(ours: Callable[[], object], ref: Callable[[], object], reps: int) -> tuple[float, float]:
+    """Median seconds of ours and ref, alternating which runs first; one untimed warm-up each."""
+    ours(), ref()
+    t_o, t_r = [], []
+    for r in range(reps):
+        for f, acc in ((ours, t_o), (ref, t_r)) if r % 2 == 0 else ((ref, t_r), (ours, t_o)):
+            t = time.perf_counter()
+            f()
+            acc.append(time.perf_counter() - t)
+    return float(np.median(t_o)), float(np.median(t_r))
+
+
+def _gemm_gflops(reps: int, n: int = 1024) -> float:
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        ts.append(time.perf_counter() - t)
+    return 2 * n ** 3 / float(np.median(ts)) / 1e9
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m benchmarks conv_kernels", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="batch 8, 3 repetitions: a smoke run")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--reps", type=int, default=15)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--only", choices=[la.name for la in LAYERS], default=None)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.batch, args.reps = 8, 3
+
+    import numba
+    import torch
+    import torch.nn.functional as F
+
+    from minidl.kernels import conv2d_backward, conv2d_forward, maxpool2d_backward, maxpool2d_forward
+
+    numba.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    aten = torch.ops.aten
+    N = args.batch
+    rng = np.random.default_rng(0)
+    print(f"conv/pool kernels, batch {N}, float32, {args.threads} threads (numba {numba.get_num_threads()}, "
+          f"torch {torch.get_num_threads()}), medians of {args.reps} alternating runs; load avg "
+          f"{os.getloadavg()[0]:.2f}")
+    gemm = _gemm_gflops(max(3, args.reps // 3))
+    print(f"NumPy float32 GEMM 1024^3: {gemm:.0f} GFLOP/s")
+    head = f"{'layer':7s} {'kernel':10s} {'ours ms':>8s} {'torch ms':>9s} {'ratio':>6s} {'ours GF/s':>10s} {'torch GF/s':>10s}"
+    print(head)
+    print("-" * len(head))
+    rows: dict[str, tuple[float, float]] = {}
+    for la in LAYERS:
+        if args.only and la.name != args.only:
+            continue
+        x = rng.standard_normal((N, la.C, la.H, la.H), dtype=np.float32)
+        w = (rng.standard_normal((la.O, la.C, 5, 5), dtype=np.float32) / np.sqrt(la.C * 25)).astype(np.float32)
+        b = rng.standard_normal(la.O, dtype=np.float32)
+        y = conv2d_forward(x, w, b, 1, 2, 1)
+        gy = rng.standard_normal(y.shape, dtype=np.float32)
+        a = np.maximum(y, 0)                                    # what the pool sees after ReLU
+        pooled, idx = maxpool2d_forward(a, 2, 2, 0)
+        gp = rng.standard_normal(pooled.shape, dtype=np.float32)
+        tx, tw, tb, tgy, ta, tgp = map(torch.from_numpy, (x, w, b, gy, a, gp))
+        tidx = aten.max_pool2d_with_indices(ta, [2, 2], [2, 2], [0, 0], [1, 1], False)[1]
+        mask = [la.need_input_grad, True, True]
+        fl = 2.0 * N * la.O * la.H * la.H * la.C * 25
+        cases = {
+            "conv fwd": (lambda: conv2d_forward(x, w, b, 1, 2, 1),
+                         lambda: F.conv2d(tx, tw, tb, 1, 2), fl),
+            "conv bwd": (lambda: conv2d_backward(x, w, gy, 1, 2, 1, 1, la.need_input_grad, True, True),
+                         lambda: aten.convolution_backward(tgy, tx, tw, [la.O], [1, 1], [2, 2], [1, 1], False,
+                                                           [0, 0], 1, mask), fl * (2 if la.need_input_grad else 1)),
+            "pool fwd": (lambda: maxpool2d_forward(a, 2, 2, 0),
+                         lambda: aten.max_pool2d_with_indices(ta, [2, 2], [2, 2], [0, 0], [1, 1], False), 0.0),
+            "pool bwd": (lambda: maxpool2d_backward(gp, idx, a.shape),
+                         lambda: aten.max_pool2d_with_indices_backward(tgp, ta, [2, 2], [2, 2], [0, 0], [1, 1],
+                                                                      False, tidx), 0.0),
+        }
+        with torch.no_grad():
+            for kname, (ours, ref, flops) in cases.items():
+                to, tr = _median_pair(ours, ref, args.reps)
+                rows[f"{la.name} {kname}"] = (to, tr)
+                gf = f"{flops / to / 1e9:10.0f} {flops / tr / 1e9:10.0f}" if flops else f"{'':10s} {'':10s}"
+                print(f"{la.name:7s} {kname:10s} {to * 1e3:8.2f} {tr * 1e3:9.2f} {to / tr:6.2f} {gf}")
+    print("-" * len(head))
+    result: dict[str, float] = {"numpy_gemm_gflops": gemm}
+    for part in ("conv fwd", "conv bwd", "pool fwd", "pool bwd"):
+        o = sum(v[0] for k, v in rows.items() if k.endswith(part))
+        r = sum(v[1] for k, v in rows.items() if k.endswith(part))
+        print(f"{'all':7s} {part:10s} {o * 1e3:8.2f} {r * 1e3:9.2f} {o / r:6.2f}")
+        result[f"ratio_{part.replace(' ', '_')}"] = o / r
+    o, r = sum(v[0] for v in rows.values()), sum(v[1] for v in rows.values())
+    print(f"{'network':7s} {'all':10s} {o * 1e3:8.2f} {r * 1e3:9.2f} {o / r:6.2f}   "
+          f"(target <= {TARGET}, goal 1.0; load avg now {os.getloadavg()[0]:.2f})")
+    result.update(ours_ms=o * 1e3, torch_ms=r * 1e3, ratio=o / r)
+    return result
+
+
+if __name__ == "__main__":
+    main()
