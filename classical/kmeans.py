@@ -69,14 +69,26 @@ def check_random_state(seed: None | int | np.random.RandomState) -> np.random.Ra
 
 
 def _as_float_2d(X: object, who: str) -> np.ndarray:
-    """Validate ``X`` as a finite (n, d) float array (float32 kept, everything else -> float64)."""
+    """Validate ``X`` as a finite (n, d) float array (float32 kept, everything else -> float64).
+
+    Errors follow scikit-learn's types and wording (its estimator checks look for them), and name
+    the shape.
+    """
+    import scipy.sparse as sp
+    if sp.issparse(X):
+        raise TypeError(f"{who}: sparse input is not supported (dense data is required); use X.toarray()")
     X = np.asarray(X)
     if X.ndim != 2:
-        raise ValueError(f"{who}: expected a 2-D array (n_samples, n_features), got shape {X.shape}")
+        raise ValueError(f"{who}: expected a 2-D array (n_samples, n_features), got shape {X.shape}. "
+                         "Reshape your data with X.reshape(-1, 1) (one feature) or X.reshape(1, -1) (one sample)")
+    if X.dtype.kind == "c":
+        raise ValueError(f"{who}: Complex data not supported (X of shape {X.shape})")
     if X.dtype != np.float32:
         X = X.astype(np.float64)
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{who}: X of shape {X.shape} is empty")
+    if X.shape[0] == 0:
+        raise ValueError(f"{who}: found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+    if X.shape[1] == 0:
+        raise ValueError(f"{who}: found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     if not np.isfinite(X).all():
         raise ValueError(f"{who}: X of shape {X.shape} contains NaN or infinity")
     return np.ascontiguousarray(X)
@@ -339,8 +351,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             raise NotFittedError(f"This KMeans instance is not fitted yet; call fit before {who}.")
         X = _as_float_2d(X, f"KMeans.{who}")
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"KMeans.{who}: X of shape {X.shape} has {X.shape[1]} features, but the "
-                             f"centres {self.cluster_centers_.shape} have {self.n_features_in_}")
+            raise ValueError(f"X has {X.shape[1]} features, but KMeans is expecting {self.n_features_in_} features "
+                             f"as input (KMeans.{who}: X {X.shape}, centres {self.cluster_centers_.shape})")
         return X
 
     def predict(self, X) -> np.ndarray:

@@ -148,3 +148,14 @@ def test_predict_transform_score_against_sklearn():
     # both use the expansion for the distances: rounding ~1e-15 * ||x||^2 / d; atol covers d near 0
     np.testing.assert_allclose(ours.transform(new), ref.transform(new), rtol=RTOL, atol=1e-7)
     np.testing.assert_allclose(ours.score(new), ref.score(new), rtol=RTOL)
+
+
+def test_passes_scikit_learns_estimator_checks():
+    """scikit-learn's own API checks (cloning, pickling, error messages, n_features_in_, dtypes...)."""
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # ConvergenceWarnings of the tiny data sets the checks use
+        check_estimator(KMeans(3, random_state=0))

@@ -64,7 +64,7 @@ def test_wrong_shapes_are_value_errors():
     with pytest.raises(ValueError, match=r"2-D.*\(6,\)"):
         KMeans(2).fit(np.zeros(6))
     km = KMeans(2, random_state=0).fit(blobs(20, 2, 3))
-    with pytest.raises(ValueError, match=r"\(4, 5\) has 5 features.*\(2, 3\)"):
+    with pytest.raises(ValueError, match=r"X has 5 features, but KMeans is expecting 3.*\(4, 5\).*\(2, 3\)"):
         km.predict(np.zeros((4, 5)))
     with pytest.raises(ValueError, match=r"init of shape \(3, 3\)"):
         KMeans(2, init=np.zeros((3, 3))).fit(blobs(20, 2, 3))
