@@ -48,17 +48,15 @@ free variable, ``b`` is the middle of the interval ``[max_{I_up} m, min_{I_low} 
 
 Kernel cache
 ------------
-The Numba solver reads kernel rows either from a full kernel matrix (when the caller could afford
-one, see ``classical/svm.py``) or from an LRU cache of rows computed on demand from ``X``:
-``n_slots`` rows of ``n`` float64, least recently used row evicted. Two slots are enough for
-correctness (a step needs ``K_i`` and ``K_j``, and ``K_i`` is the most recent when ``K_j`` is fetched).
+The Numba solver reads kernel rows through the cache of ``classical/_kernel_cache.py`` (computed on
+first use, shared by the binary problems of one fit, LRU when they do not all fit in ``cache_size``).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from .svm_kernels import kernel_row
+from ._kernel_cache import get_row
 
 TAU = 1e-12  # replaces a non-positive curvature a_ij
 
@@ -130,45 +128,20 @@ def smo_reference(K: np.ndarray, y: np.ndarray, C: float, tol: float = 1e-3,
 # Numba version
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True)
-def _get_row(i, use_gram, K, X, sq, code, gamma, coef0, degree, cache, slot_of, row_in, stamp, clock,
-             misses):
-    """Row ``i`` of the kernel matrix: a view of ``K`` or an LRU-cached row computed from ``X``."""
-    if use_gram:
-        return K[i]
-    s = slot_of[i]
-    if s < 0:  # miss: evict the least recently used slot
-        misses[0] += 1
-        s = 0
-        for t in range(1, stamp.shape[0]):
-            if stamp[t] < stamp[s]:
-                s = t
-        if row_in[s] >= 0:
-            slot_of[row_in[s]] = -1
-        row_in[s] = i
-        slot_of[i] = s
-        kernel_row(code, X, i, sq, gamma, coef0, degree, cache[s])
-    stamp[s] = clock
-    return cache[s]
+def smo_solve(idx, y, C, tol, max_iter, diag, code, X, sq, gamma, coef0, degree, rows, slot_of, row_in,
+              stamp, stats):
+    """Numba SMO on the training points ``idx: (n,)``. Returns ``(alpha: (n,), b, n_iter)``.
 
-
-@njit(cache=True)
-def smo_solve(y, C, tol, max_iter, use_gram, K, X, sq, diag, code, gamma, coef0, degree, n_slots):
-    """Numba SMO. Returns ``(alpha: (n,), b, n_iter, n_kernel_rows_computed)``.
-
-    ``y: (n,)`` float64 in {+1, -1}; ``K: (n, n)`` full kernel matrix if ``use_gram`` else unused;
-    ``X: (n, d)``, ``sq: (n,)`` squared norms and the kernel ``code/gamma/coef0/degree`` for rows on
-    demand; ``diag: (n,)`` the kernel diagonal; ``n_slots >= 2`` rows of LRU cache.
+    ``y: (n,)`` float64 in {+1, -1}; ``diag: (N,)`` the kernel diagonal of all N training points;
+    the rest is the shared kernel cache (``classical/_kernel_cache.py``, ``KernelCache.args()``):
+    kernel rows have length N and this problem reads their entries ``idx``.
     """
-    n = y.shape[0]
+    n = idx.shape[0]
     alpha = np.zeros(n)
     m = y.copy()
-    slots = 1 if use_gram else n_slots
-    cache = np.empty((slots, n if not use_gram else 1))
-    slot_of = -np.ones(n, np.int64)
-    row_in = -np.ones(slots, np.int64)
-    stamp = np.zeros(slots, np.int64)  # 0 = never used
-    misses = np.zeros(1, np.int64)     # kernel rows computed (cache misses)
-    clock = 0
+    dg = np.empty(n)
+    for t in range(n):
+        dg[t] = diag[idx[t]]
     it = 0
     while it < max_iter:
         # i: the most violating index in I_up
@@ -181,8 +154,7 @@ def smo_solve(y, C, tol, max_iter, use_gram, K, X, sq, diag, code, gamma, coef0,
                     i = t
         if i < 0:
             break
-        clock += 1
-        Ki = _get_row(i, use_gram, K, X, sq, code, gamma, coef0, degree, cache, slot_of, row_in, stamp, clock, misses)
+        Ki = get_row(idx[i], code, X, sq, gamma, coef0, degree, rows, slot_of, row_in, stamp, stats)
         # j: the largest second-order decrease over I_low; also min_{I_low} m for the stopping test
         j = -1
         best = -1.0
@@ -193,7 +165,7 @@ def smo_solve(y, C, tol, max_iter, use_gram, K, X, sq, diag, code, gamma, coef0,
                     m_low = m[t]
                 g = m_up - m[t]
                 if g > 0.0:
-                    a = diag[i] + diag[t] - 2.0 * Ki[t]
+                    a = dg[i] + dg[t] - 2.0 * Ki[idx[t]]
                     if a <= 0.0:
                         a = TAU
                     if g * g / a >= best:
@@ -201,9 +173,8 @@ def smo_solve(y, C, tol, max_iter, use_gram, K, X, sq, diag, code, gamma, coef0,
                         j = t
         if j < 0 or m_up - m_low < tol:
             break
-        clock += 1
-        Kj = _get_row(j, use_gram, K, X, sq, code, gamma, coef0, degree, cache, slot_of, row_in, stamp, clock, misses)
-        a = diag[i] + diag[j] - 2.0 * Ki[j]
+        Kj = get_row(idx[j], code, X, sq, gamma, coef0, degree, rows, slot_of, row_in, stamp, stats)
+        a = dg[i] + dg[j] - 2.0 * Ki[idx[j]]
         if a <= 0.0:
             a = TAU
         s = (m_up - m[j]) / a
@@ -220,9 +191,10 @@ def smo_solve(y, C, tol, max_iter, use_gram, K, X, sq, diag, code, gamma, coef0,
         if s == lim_j:
             alpha[j] = 0.0 if y[j] > 0.0 else C
         for t in range(n):
-            m[t] -= s * (Ki[t] - Kj[t])
+            u = idx[t]
+            m[t] -= s * (Ki[u] - Kj[u])
         it += 1
-    # bias
+    # bias: the mean of m over the free variables, else the middle of [max_{I_up} m, min_{I_low} m]
     n_free = 0
     b_sum = 0.0
     hi = -np.inf
@@ -244,4 +216,4 @@ def smo_solve(y, C, tol, max_iter, use_gram, K, X, sq, diag, code, gamma, coef0,
         if lo == np.inf:
             lo = hi
         b = 0.5 * (hi + lo)
-    return alpha, b, it, misses[0]
+    return alpha, b, it

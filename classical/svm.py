@@ -31,11 +31,12 @@ Fitted attributes follow scikit-learn: ``support_`` (indices, grouped by class),
 
 Kernel cache (``cache_size``, MB)
 --------------------------------
-If the whole ``(n, n)`` training kernel matrix fits in ``cache_size`` MB, it is computed once (one BLAS
-product for the dot-product kernels) and every binary problem reads its block. Otherwise each
-binary problem computes kernel rows on demand into an LRU cache of ``cache_size`` MB (at least two rows).
-libsvm always does the latter, per problem; sharing one matrix across the K(K-1)/2 pairs is where we
-save time. ``kernel='precomputed'`` and callable kernels always use the full matrix.
+Kernel rows are computed when SMO first needs them (``classical/_kernel_cache.py``). If all ``n`` rows
+fit in ``cache_size`` MB, one cache serves every binary problem of the fit: a row holds one point
+against every training point, so the one-vs-one pairs reuse each other's rows; each row is computed at
+most once, and once 10 % were needed the missing ones are filled with one BLAS matrix product. Otherwise
+each binary problem gets an LRU cache of ``cache_size`` MB over its own points, as in libsvm.
+``kernel='precomputed'`` and callable kernels use the full matrix.
 """
 from __future__ import annotations
 
@@ -45,12 +46,12 @@ from typing import Any, Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 
+from ._kernel_cache import KernelCache
 from ._smo import default_max_iter, smo_solve
-from .svm_kernels import KERNEL_CODE, KERNELS, check_histograms, kernel_diag, kernel_matrix, resolve_gamma
-
-_MB = 2 ** 20
+from .svm_kernels import (HISTOGRAM_KERNELS, KERNELS, check_histograms, kernel_matrix,
+                          resolve_gamma)
 
 
 class SVC(ClassifierMixin, BaseEstimator):
@@ -92,7 +93,11 @@ class SVC(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()
         tags.input_tags.pairwise = self.kernel == "precomputed"  # CV then slices K on both axes
+        tags.input_tags.positive_only = self.kernel in HISTOGRAM_KERNELS
         return tags
+
+    def _more_tags(self) -> dict:  # the same, for scikit-learn < 1.6
+        return {"pairwise": self.kernel == "precomputed", "requires_positive_X": self.kernel in HISTOGRAM_KERNELS}
 
     def _check_params(self) -> None:
         def bad(name: str, want: str) -> ValueError:
@@ -125,12 +130,21 @@ class SVC(ClassifierMixin, BaseEstimator):
         X = np.asarray(X)
         if X.ndim != 2:
             raise ValueError(f"SVC.{where}: expected a 2D array X (n_samples, n_features), got shape "
-                             f"{X.shape}; reshape 1D data with X.reshape(-1, 1) or X.reshape(1, -1)")
+                             f"{X.shape}. Reshape your data with X.reshape(-1, 1) (one feature) or "
+                             f"X.reshape(1, -1) (one sample)")
+        if X.dtype.kind == "c":
+            raise ValueError(f"SVC.{where}: Complex data not supported (X {X.shape}, dtype {X.dtype})")
         if X.dtype.kind not in "biuf":
-            raise ValueError(f"SVC.{where}: X {X.shape} must be numeric, got dtype {X.dtype}")
+            try:  # e.g. an object array of numbers
+                X = X.astype(np.float64)
+            except (TypeError, ValueError) as e:  # keep numpy's exception type, name the shape
+                raise type(e)(f"SVC.{where}: X {X.shape} must be numeric, got dtype {X.dtype}: {e}") from e
         X = np.ascontiguousarray(X, dtype=np.float64)
-        if X.shape[0] == 0 or X.shape[1] == 0:
-            raise ValueError(f"SVC.{where}: X {X.shape} is empty")
+        if X.shape[0] == 0:
+            raise ValueError(f"SVC.{where}: X {X.shape} is empty: 0 sample(s) while a minimum of 1 is required.")
+        if X.shape[1] == 0:
+            raise ValueError(f"SVC.{where}: X {X.shape} is empty: 0 feature(s) (shape={X.shape}) while a "
+                             "minimum of 1 is required.")
         if not np.isfinite(X).all():
             what = "NaN" if np.isnan(X).any() else "infinity"
             raise ValueError(f"SVC.{where}: X {X.shape} contains {what}")
@@ -140,12 +154,22 @@ class SVC(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> "SVC":
         """Train on ``X: (n, d)`` (or an ``(n, n)`` kernel matrix if kernel='precomputed'), ``y: (n,)``."""
         self._check_params()
+        if y is None:
+            raise ValueError("SVC requires y to be passed, but the target y is None")
         X = self._check_X(X, "fit")
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(f"A column-vector y was passed when a 1d array was expected (SVC.fit: y {y.shape}); "
+                          "using y.ravel()", DataConversionWarning, stacklevel=2)
+            y = y.ravel()
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise ValueError(f"SVC.fit: y {y.shape} must be 1D with one label per row of X {X.shape}")
-        if y.dtype.kind == "f" and np.isnan(y).any():
-            raise ValueError(f"SVC.fit: y {y.shape} contains NaN")
+        if y.dtype.kind == "f":
+            if np.isnan(y).any():
+                raise ValueError(f"SVC.fit: y {y.shape} contains NaN")
+            if np.any(y != np.round(y)):
+                raise ValueError(f"Unknown label type: continuous. SVC.fit: y {y.shape} holds non-integer "
+                                 "floats; a classifier needs class labels")
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         k = len(self.classes_)
         if k < 2:
@@ -160,21 +184,22 @@ class SVC(ClassifierMixin, BaseEstimator):
 
         # kernel: one shared matrix when affordable, else rows on demand
         self._gamma = 0.0
-        G = None
         if self.kernel == "precomputed":
             if X.shape[0] != X.shape[1]:
                 raise ValueError(f"SVC.fit: kernel='precomputed' needs a square (n, n) matrix, got {X.shape}")
-            G = X
+            cache = KernelCache.from_matrix(X)
         elif callable(self.kernel):
             G = np.ascontiguousarray(self.kernel(X, X), dtype=np.float64)
             if G.shape != (n, n):
                 raise ValueError(f"SVC.fit: the kernel callable returned {G.shape} for X {X.shape}; "
                                  f"expected ({n}, {n})")
+            cache = KernelCache.from_matrix(G)
         else:
             check_histograms(X, self.kernel)
             self._gamma = resolve_gamma(self.gamma, X, self.kernel)
-            if n * n * 8 <= self.cache_size * _MB:
-                G = kernel_matrix(X, X, self.kernel, self._gamma, self.coef0, self.degree)
+            cache = KernelCache(X, self.kernel, self._gamma, float(self.coef0), int(self.degree),
+                                float(self.cache_size))
+        diag = cache.diag() if cache.holds_every_row else None
 
         # the binary problems: (training indices, labels +-1); the first class of a pair is +1
         problems: list[tuple[np.ndarray, np.ndarray]] = []
@@ -190,7 +215,12 @@ class SVC(ClassifierMixin, BaseEstimator):
 
         alphas, biases, n_iter = [], [], []
         for idx, ys in problems:
-            a, b, it = self._solve(X, G, idx, ys)
+            if cache.holds_every_row:  # one cache, shared by every problem
+                cache.maybe_fill()
+                a, b, it = self._solve(cache, diag, idx, ys)
+            else:                      # LRU: a cache per problem, over its own points (as libsvm)
+                own = KernelCache(X[idx], cache.kernel, cache.gamma, cache.coef0, cache.degree, float(self.cache_size))
+                a, b, it = self._solve(own, own.diag(), np.arange(len(idx)), ys)
             alphas.append(a)
             biases.append(b)
             n_iter.append(it)
@@ -216,25 +246,11 @@ class SVC(ClassifierMixin, BaseEstimator):
         self._set_public_coefs(y_enc, k)
         return self
 
-    def _solve(self, X: np.ndarray, G: np.ndarray | None, idx: np.ndarray,
+    def _solve(self, cache: KernelCache, diag: np.ndarray, idx: np.ndarray,
                ys: np.ndarray) -> tuple[np.ndarray, float, int]:
-        """One binary problem on the rows ``idx``: ``(alpha, b, n_iter)``."""
-        n_s = len(idx)
-        cap = default_max_iter(n_s) if self.max_iter == -1 else int(self.max_iter)
-        code = KERNEL_CODE.get(self.kernel, 0) if isinstance(self.kernel, str) else 0
-        if G is not None:
-            K = G if (n_s == G.shape[0] and np.array_equal(idx, np.arange(n_s))) else G[np.ix_(idx, idx)]
-            K = np.ascontiguousarray(K)
-            dummy = np.zeros((1, 1))
-            a, b, it, _ = smo_solve(ys, float(self.C), float(self.tol), cap, True, K, dummy, np.zeros(1),
-                                    np.diag(K).copy(), 0, 0.0, 0.0, 0, 2)
-        else:
-            Xs = np.ascontiguousarray(X[idx])
-            sq = np.einsum("ij,ij->i", Xs, Xs)
-            diag = kernel_diag(code, Xs, sq, self._gamma, float(self.coef0), int(self.degree))
-            slots = int(max(2, min(n_s, self.cache_size * _MB // (8 * n_s))))
-            a, b, it, _ = smo_solve(ys, float(self.C), float(self.tol), cap, False, np.zeros((1, 1)), Xs, sq,
-                                    diag, code, self._gamma, float(self.coef0), int(self.degree), slots)
+        """One binary problem on the training points ``idx`` with labels ``ys``: ``(alpha, b, n_iter)``."""
+        cap = default_max_iter(len(idx)) if self.max_iter == -1 else int(self.max_iter)
+        a, b, it = smo_solve(idx.astype(np.int64), ys, float(self.C), float(self.tol), cap, diag, *cache.args())
         if it >= cap:
             warnings.warn(f"Solver terminated early (max_iter={cap}). Consider pre-processing your data "
                           "with StandardScaler or MinMaxScaler.", ConvergenceWarning, stacklevel=3)
@@ -274,8 +290,9 @@ class SVC(ClassifierMixin, BaseEstimator):
         X = self._check_X(X, where)
         if self.kernel == "precomputed":
             if X.shape[1] != self.shape_fit_[0]:
-                raise ValueError(f"SVC.{where}: with kernel='precomputed', X {X.shape} must be "
-                                 f"K(test, train) with {self.shape_fit_[0]} columns")
+                raise ValueError(f"X has {X.shape[1]} features, but SVC is expecting {self.shape_fit_[0]} features "
+                                 f"as input: with kernel='precomputed', X {X.shape} must be K(test, train) "
+                                 f"with {self.shape_fit_[0]} columns")
             Ks = X[:, self.support_]
         else:
             if X.shape[1] != self.n_features_in_:

@@ -171,8 +171,8 @@ def _dot_kernel(dots: np.ndarray, sq_x: np.ndarray | None, sq_z: np.ndarray | No
 def check_histograms(X: np.ndarray, kernel: str, what: str = "X") -> None:
     """The histogram kernels are defined (and positive definite) on non-negative inputs only."""
     if kernel in HISTOGRAM_KERNELS and X.size and X.min() < 0:
-        raise ValueError(f"kernel={kernel!r} needs non-negative features (histograms), but {what} "
-                         f"{X.shape} has a minimum of {X.min():.4g}")
+        raise ValueError(f"Negative values in data: kernel={kernel!r} needs non-negative features "
+                         f"(histograms), but {what} {X.shape} has a minimum of {X.min():.4g}")
 
 
 def kernel_matrix(X: np.ndarray, Z: np.ndarray, kernel: str, gamma: float = 1.0,
@@ -200,36 +200,55 @@ def kernel_matrix(X: np.ndarray, Z: np.ndarray, kernel: str, gamma: float = 1.0,
 # One row and the diagonal, for the solver's kernel cache (kernel given by its integer code)
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True)
+def dot_to_kernel(code: int, dots: np.ndarray, sq_i: float, sq: np.ndarray, gamma: float, coef0: float,
+                  degree: int, out: np.ndarray) -> None:
+    """Dot-product kernels from the dot products ``dots[j] = x_i . x_j``: out[j] = k(x_i, x_j).
+
+    ``sq_i = ||x_i||^2`` and ``sq: (n,)`` the squared norms (used by rbf only).
+    """
+    for j in range(dots.shape[0]):
+        t = dots[j]
+        if code == 0:
+            out[j] = t
+        elif code == 1:
+            r = sq_i + sq[j] - 2.0 * t
+            out[j] = np.exp(-gamma * (r if r > 0.0 else 0.0))
+        elif code == 2:
+            out[j] = (gamma * t + coef0) ** degree
+        else:
+            out[j] = np.tanh(gamma * t + coef0)
+
+
+@njit(cache=True, fastmath=_REASSOC)
 def kernel_row(code: int, X: np.ndarray, i: int, sq: np.ndarray, gamma: float, coef0: float,
                degree: int, out: np.ndarray) -> None:
     """out[j] = k(X[i], X[j]) for all j.  X: (n, d), sq: (n,) squared norms, out: (n,)."""
     n, d = X.shape
-    if code <= 3:  # dot-product kernels: one BLAS matrix-vector product
-        dots = np.dot(X, X[i])
+    if code <= 3:  # dot-product kernels. A plain loop, not BLAS: a matrix-vector product is bound by
+        # memory anyway, and a multi-threaded BLAS call per row costs more than it saves.
         for j in range(n):
-            t = dots[j]
-            if code == 0:
-                out[j] = t
-            elif code == 1:
-                r = sq[i] + sq[j] - 2.0 * t
-                out[j] = np.exp(-gamma * (r if r > 0.0 else 0.0))
-            elif code == 2:
-                out[j] = (gamma * t + coef0) ** degree
-            else:
-                out[j] = np.tanh(gamma * t + coef0)
+            t = 0.0
+            for k in range(d):
+                t += X[i, k] * X[j, k]
+            out[j] = t
+        dot_to_kernel(code, out, sq[i], sq, gamma, coef0, degree, out)
         return
     for j in range(n):
         s = 0.0
-        for k in range(d):
-            a = X[i, k]
-            b = X[j, k]
-            if code == 4:
+        if code == 4:
+            for k in range(d):
+                a = X[i, k]
+                b = X[j, k]
                 s += a if a < b else b
-            else:
+            out[j] = s
+        else:
+            for k in range(d):
+                a = X[i, k]
+                b = X[j, k]
                 den = a + b
                 diff = a - b
                 s += diff * diff / (den if den > 0.0 else 1.0)
-        out[j] = s if code == 4 else np.exp(-gamma * s)
+            out[j] = np.exp(-gamma * s)
 
 
 @njit(cache=True)
