@@ -10,10 +10,11 @@ what the course reports for bag of words on 15-Scene.
 Timed: fit + predict, for kernel rbf and linear (gamma='scale', C in {1, 10}), one-vs-one as in libsvm,
 alternating ours / sklearn, medians of the repeats. Ours runs three ways:
 
-- default: the whole 1,500 x 1,500 kernel matrix fits in cache_size (200 MB), so it is computed once
-  (BLAS) and shared by the 105 pair problems. libsvm computes kernel rows per pair instead.
-- ``cache 4.3 MB`` (a quarter of the full matrix): too small for the shared matrix, so rows are computed on demand into an LRU cache,
-  per pair problem, as libsvm does. This is the like-for-like solver comparison.
+- default: all 1,500 kernel rows fit in cache_size (200 MB), so one row cache serves the 105 pair
+  problems; rows are computed when first needed, and once 10 % were, the rest in one BLAS product.
+  libsvm keeps one cache per pair and recomputes the rows each pair needs.
+- ``cache 4.3 MB`` (a quarter of the full matrix): too small for that, so each pair problem computes
+  its rows on demand into its own LRU cache, as libsvm does. The like-for-like solver comparison.
 - ``1 thread``: BLAS and Numba limited to one thread, like libsvm (which is single-threaded).
 
 Target (issue 4): ours within 2x of libsvm (ratio ours/sklearn <= 2).

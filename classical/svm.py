@@ -182,44 +182,35 @@ class SVC(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.shape_fit_ = X.shape
 
-        # kernel: one shared matrix when affordable, else rows on demand
+        # the kernel: rows on demand, through one cache shared by every binary problem when all
+        # rows fit in cache_size, else through one LRU cache per problem (see the module docstring)
         self._gamma = 0.0
+        shared: KernelCache | None = None
         if self.kernel == "precomputed":
             if X.shape[0] != X.shape[1]:
                 raise ValueError(f"SVC.fit: kernel='precomputed' needs a square (n, n) matrix, got {X.shape}")
-            cache = KernelCache.from_matrix(X)
+            shared = KernelCache.from_matrix(X)
         elif callable(self.kernel):
             G = np.ascontiguousarray(self.kernel(X, X), dtype=np.float64)
             if G.shape != (n, n):
                 raise ValueError(f"SVC.fit: the kernel callable returned {G.shape} for X {X.shape}; "
                                  f"expected ({n}, {n})")
-            cache = KernelCache.from_matrix(G)
+            shared = KernelCache.from_matrix(G)
         else:
             check_histograms(X, self.kernel)
             self._gamma = resolve_gamma(self.gamma, X, self.kernel)
-            cache = KernelCache(X, self.kernel, self._gamma, float(self.coef0), int(self.degree),
-                                float(self.cache_size))
-        diag = cache.diag() if cache.holds_every_row else None
+            if n * n * 8 <= self.cache_size * 2 ** 20:
+                shared = self._cache(X)
+        diag = shared.diag() if shared is not None else None
 
-        # the binary problems: (training indices, labels +-1); the first class of a pair is +1
-        problems: list[tuple[np.ndarray, np.ndarray]] = []
-        by_class = [np.flatnonzero(y_enc == c) for c in range(k)]
-        if k == 2 or self.multiclass == "ovo":
-            for p in range(k):
-                for q in range(p + 1, k):
-                    idx = np.concatenate([by_class[p], by_class[q]])
-                    problems.append((idx, np.r_[np.ones(len(by_class[p])), -np.ones(len(by_class[q]))]))
-        else:
-            idx = np.arange(n)
-            problems = [(idx, np.where(y_enc == c, 1.0, -1.0)) for c in range(k)]
-
+        problems = binary_problems(y_enc, k, self.multiclass)
         alphas, biases, n_iter = [], [], []
         for idx, ys in problems:
-            if cache.holds_every_row:  # one cache, shared by every problem
-                cache.maybe_fill()
-                a, b, it = self._solve(cache, diag, idx, ys)
-            else:                      # LRU: a cache per problem, over its own points (as libsvm)
-                own = KernelCache(X[idx], cache.kernel, cache.gamma, cache.coef0, cache.degree, float(self.cache_size))
+            if shared is not None:
+                shared.maybe_fill()
+                a, b, it = self._solve(shared, diag, idx, ys)
+            else:
+                own = self._cache(X[idx])
                 a, b, it = self._solve(own, own.diag(), np.arange(len(idx)), ys)
             alphas.append(a)
             biases.append(b)
@@ -227,6 +218,7 @@ class SVC(ClassifierMixin, BaseEstimator):
         self.n_iter_ = np.asarray(n_iter, np.int32)
 
         # support vectors: alpha > 0 in at least one problem, grouped by class, in training order
+        by_class = [np.flatnonzero(y_enc == c) for c in range(k)]
         is_sv = np.zeros(n, bool)
         for (idx, _), a in zip(problems, alphas):
             is_sv[idx[a > 0]] = True
@@ -245,6 +237,9 @@ class SVC(ClassifierMixin, BaseEstimator):
         self._ovr = k > 2 and self.multiclass == "ovr"
         self._set_public_coefs(y_enc, k)
         return self
+
+    def _cache(self, X: np.ndarray) -> KernelCache:
+        return KernelCache(X, self.kernel, self._gamma, float(self.coef0), int(self.degree), float(self.cache_size))
 
     def _solve(self, cache: KernelCache, diag: np.ndarray, idx: np.ndarray,
                ys: np.ndarray) -> tuple[np.ndarray, float, int]:
@@ -322,6 +317,20 @@ class SVC(ClassifierMixin, BaseEstimator):
         if self._ovr:
             return self.classes_[np.argmax(raw, axis=1)]
         return self.classes_[np.argmax(ovo_votes(raw, k), axis=1)]
+
+
+def binary_problems(y_enc: np.ndarray, k: int, multiclass: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The binary problems as ``(training indices, labels +-1)``; ``y_enc: (n,)`` in 0..k-1.
+
+    One-vs-one (and any 2-class fit): pair (p, q), p < q, class p first and labelled +1, as libsvm.
+    One-vs-rest: class c (+1) against all the others (-1), on every point.
+    """
+    by_class = [np.flatnonzero(y_enc == c) for c in range(k)]
+    if k == 2 or multiclass == "ovo":
+        return [(np.concatenate([by_class[p], by_class[q]]),
+                 np.r_[np.ones(len(by_class[p])), -np.ones(len(by_class[q]))])
+                for p in range(k) for q in range(p + 1, k)]
+    return [(np.arange(len(y_enc)), np.where(y_enc == c, 1.0, -1.0)) for c in range(k)]
 
 
 def ovo_votes(raw: np.ndarray, k: int) -> np.ndarray:
