@@ -8,6 +8,12 @@
 Read next: ``minidl/autograd.py`` (the engine), ``minidl/ops/`` (each op with its derivative),
 ``minidl/nn/`` (layers and losses), ``minidl/optim/`` (optimisers).
 """
+import os as _os
+
+# Numba's OpenMP threads busy-wait after each parallel kernel by default; on a small machine they then
+# fight OpenBLAS's threads (and any other process) for the cores. Passive waiting avoids that. It must
+# be set before the OpenMP runtime loads; a value the user set is kept.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from minidl.autograd import (OPS, bool_, double, enable_grad, float16, float32, float64,  # noqa: F401
                              get_default_dtype, half, int32, int64, is_grad_enabled, long, no_grad,
                              set_default_dtype, set_grad_enabled, uint8)
