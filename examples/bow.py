@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,9 +141,9 @@ def _generated(args: argparse.Namespace) -> Data:
 def sifts(data: Data, cache: Path) -> list[np.ndarray]:
     """Dense SIFT grids (n_y, n_x, 128) float32 of every image, from the cache when it has them."""
     path = cache / f"sift_{_hash([CACHE_VERSION, data.key, SIFT_PARAMS])}.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            flat, grids, kept, skipped = z["descriptors"], z["grids"], z["kept"], list(z["skipped"])
+    cached = _load_cache(path, ("descriptors", "grids", "kept", "skipped"))
+    if cached is not None:
+        flat, grids, kept, skipped = cached[0], cached[1], cached[2], list(cached[3])
         print(f"SIFTs from the cache: {path}")
     else:
         if data.images is None:   # read the files, skipping (and reporting) the unreadable ones
@@ -154,9 +155,8 @@ def sifts(data: Data, cache: Path) -> list[np.ndarray]:
                                      clamp=SIFT_PARAMS["clamp"])
         flat = np.concatenate([g.reshape(-1, 128) for g in grids_list]).astype(np.float32)
         grids = np.array([g.shape[:2] for g in grids_list], np.int64)
-        cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, descriptors=flat, grids=grids, kept=np.asarray(kept, np.int64),
-                 skipped=np.array(skipped, dtype=str))
+        _save_cache(path, descriptors=flat, grids=grids, kept=np.asarray(kept, np.int64),
+                    skipped=np.array(skipped, dtype=str))
         if data.images is None:
             data.images = [None] * len(data.paths)
             for i, im in zip(kept, images):
@@ -175,13 +175,38 @@ def sifts(data: Data, cache: Path) -> list[np.ndarray]:
 # --------------------------------------------------------------------------- 3. dictionary (cached)
 def dictionary(grids: list[np.ndarray], data: Data, k: int, seed: int, cache: Path) -> np.ndarray:
     params = [CACHE_VERSION, data.key, SIFT_PARAMS, data.train.tolist(), k, 0.05, seed]
-    path = cache / f"dictionary_{_hash(params)}.npy"
-    if path.is_file():
+    path = cache / f"dictionary_{_hash(params)}.npz"
+    cached = _load_cache(path, ("words",))
+    if cached is not None:
         print(f"dictionary from the cache: {path}")
-        return np.load(path, allow_pickle=False)
+        return cached[0]
+    n_nonzero = sum(int(np.any(grids[i] != 0, axis=2).sum()) for i in data.train)
+    print(f"visual dictionary: k-means (k={k}, k-means++) on 5 % of the {n_nonzero} non-zero training SIFTs, "
+          "+ the null word")
     words = build_dictionary([grids[i] for i in data.train], k=k, fraction=0.05, seed=seed)
-    np.save(path, words)
+    _save_cache(path, words=words)
     return words
+
+
+def _load_cache(path: Path, keys: tuple[str, ...]) -> list[np.ndarray] | None:
+    """The arrays of a cache file, or None if it is missing or unreadable (then it is recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return [z[k] for k in keys]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:  # corrupt: say so, recompute
+        print(f"ignoring unreadable cache file {path}: {e}")
+        return None
+
+
+def _save_cache(path: Path, **arrays: np.ndarray) -> None:
+    """Write atomically (temporary file, then rename): an interrupted run leaves no half-written cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- 5. SVM study

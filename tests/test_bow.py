@@ -221,3 +221,17 @@ def test_chapter_quick_pyramid_on_generated_scenes(tmp_path):
     assert m["pyramid_levels"] == 2 and m["n_features"] == 21 * (m["n_words"] + 1)
     assert "generated scenes" in m["data"]
     assert m["test_accuracy"] > 0.5          # 8 classes: chance is 0.125
+
+
+def test_chapter_recomputes_a_corrupt_cache(tmp_path, capsys):
+    from examples import bow as chapter
+
+    argv = ["--quick", "--out", str(tmp_path)]
+    m = chapter.main(argv)
+    for f in (tmp_path / "cache").glob("*.npz"):
+        f.write_bytes(f.read_bytes()[:100])              # truncate every cache file
+    capsys.readouterr()
+    m2 = chapter.main(argv)
+    printed = capsys.readouterr().out
+    assert printed.count("ignoring unreadable cache file") == 2
+    assert m2["val_accuracy"] == m["val_accuracy"]
