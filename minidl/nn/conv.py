@@ -11,6 +11,7 @@ from minidl import autograd
 from minidl.kernels.shapes import pair
 from minidl.nn import functional as F
 from minidl.nn import init
+from minidl.nn.layers import Dropout
 from minidl.nn.module import Module, Parameter
 from minidl.tensor import Tensor
 
@@ -135,20 +136,11 @@ class AdaptiveAvgPool2d(Module):
         return f"output_size={self.output_size}"
 
 
-class Dropout2d(Module):
+class Dropout2d(Dropout):
     """Zero whole channels with probability p during training (the identity in eval mode)."""
-
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout2d(x, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 class _BatchNorm(Module):

@@ -30,7 +30,6 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from minidl.autograd import enable_grad
 from minidl.optim.optimizer import Optimizer
 
 
@@ -76,18 +75,11 @@ class Adam(Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()`` when given."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
             wd, amsgrad = group["weight_decay"], group["amsgrad"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                w = p._data
-                g = -p.grad._data if group["maximize"] else p.grad._data
+            for p, w, g in self._with_grads(group):
                 state = self.state.setdefault(p, {})
                 if not state:  # lazy initialisation, on the first step that sees a gradient
                     state["step"] = 0.0

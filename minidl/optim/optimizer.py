@@ -6,10 +6,11 @@ group order, as torch does, so optimiser checkpoints have torch's layout.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from minidl.autograd import enable_grad
 from minidl.tensor import Tensor
 
 
@@ -49,8 +50,25 @@ class Optimizer:
                     else:
                         p.grad._data[...] = 0
 
-    def step(self) -> None:  # pragma: no cover
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # pragma: no cover
         raise NotImplementedError
+
+    @staticmethod
+    def _evaluate(closure: Callable[[], Any] | None) -> Any:
+        """torch's ``step(closure)``: re-evaluate the loss (with gradients on) before updating."""
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
+
+    @staticmethod
+    def _with_grads(group: dict[str, Any]) -> Iterator[tuple[Tensor, np.ndarray, np.ndarray]]:
+        """``(parameter, weights, gradient)`` for each parameter of ``group`` that has a gradient; the
+        gradient is negated when the group maximises (every update rule below then descends)."""
+        for p in group["params"]:
+            if p.grad is not None:
+                g = p.grad._data
+                yield p, p._data, (-g if group.get("maximize") else g)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

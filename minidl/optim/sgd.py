@@ -10,7 +10,7 @@ For each parameter w with gradient g, at step t:
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -31,17 +31,13 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
-    def step(self) -> None:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; returns ``closure()`` when given."""
+        loss = self._evaluate(closure)
         for group in self.param_groups:
             lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                w = p._data
-                g = p.grad._data
-                if maximize:
-                    g = -g
+            wd, nesterov = group["weight_decay"], group["nesterov"]
+            for p, w, g in self._with_grads(group):
                 if wd != 0:
                     g = g + wd * w
                 if mu != 0:
@@ -54,3 +50,4 @@ class SGD(Optimizer):
                     state["momentum_buffer"] = buf
                     g = g + mu * buf if nesterov else buf
                 w -= np.asarray(lr, dtype=w.dtype) * g
+        return loss
