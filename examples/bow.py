@@ -316,13 +316,17 @@ def main(argv: list[str] | None = None) -> dict:
     run.savefig(plot_bow_histogram(plain.transform([grids[demo]])[0], null_word=null,
                                    title=f"'{data.classes[data.labels[demo]]}' image"), "bow_histogram")
     run.savefig(plot_top_words(img, demo_words, pos, null_word=null), "bow_top_words")
-    sample = [int(s) for s in data.train[:: max(1, len(data.train) // 60)]]   # ~60 training images
+    # Words of the dictionary, shown by the patches closest to them. The most frequent words of all
+    # are the border ones (the step from the image to the zero padding); the figure shows the most
+    # frequent words of the image interiors (grid without its outer ring), ~60 training images.
+    sample = [int(s) for s in data.train[:: max(1, len(data.train) // 60)]]
     sample_images = [data.image(s) for s in sample]
-    sample_words = plain.assign(np.concatenate([grids[s].reshape(-1, 128) for s in sample]))
+    inner = [grids[s][1:-1, 1:-1] for s in sample]
+    inner_pos = [grid_positions(im.shape, SIFT_PARAMS["step"], SIFT_PARAMS["patch_size"])[1:-1, 1:-1]
+                 for im in sample_images]
+    sample_words = plain.assign(np.concatenate([g.reshape(-1, 128) for g in inner]))
     frequent = [w for w in np.argsort(np.bincount(sample_words, minlength=k + 1))[::-1] if w != null][:8]
-    run.savefig(plot_word_examples(sample_images, [grids[s] for s in sample],
-                                   [grid_positions(im.shape, SIFT_PARAMS["step"], SIFT_PARAMS["patch_size"])
-                                    for im in sample_images], words, frequent), "dictionary_words")
+    run.savefig(plot_word_examples(sample_images, inner, inner_pos, words, frequent), "dictionary_words")
 
     # 5. SVM study: C swept per kernel and strategy, chosen on validation ----------------------
     t0 = time.perf_counter()
