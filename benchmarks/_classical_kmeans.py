@@ -103,7 +103,8 @@ def _compare(X: np.ndarray, k: int, iters: int, reps: int, threads: int) -> floa
         print(f"  {part:12s} {o:9.2f} {s:9.2f} {s / o:12.2f}x")
     share = med["sklearn"]["init"] / med["sklearn"]["total"]
     print(f"  sklearn spends {100 * share:.0f}% of its time in k-means++ seeding (issue: ~85%)")
-    rel = (statistics.median(inertia["ours"]) - statistics.median(inertia["sklearn"])) / statistics.median(inertia["sklearn"])
+    ours_i, sk_i = statistics.median(inertia["ours"]), statistics.median(inertia["sklearn"])
+    rel = (ours_i - sk_i) / sk_i
     print(f"  inertia after {n_iter['ours']}/{n_iter['sklearn']} iterations: ours vs sklearn {100 * rel:+.3f}% "
           f"(same seeds; float64 runs are identical up to rounding, float32 ones drift apart)")
     ratio = med["sklearn"]["total"] / med["ours"]["total"]

@@ -118,8 +118,8 @@ def plot_top_words(image: np.ndarray, words: np.ndarray, positions: np.ndarray, 
         counts[null_word] = 0
     top = [w for w in np.argsort(counts, kind="stable")[::-1][:n_top] if counts[w] > 0]
     pos = positions.reshape(-1, 2)
-    fig, axes = plt.subplots(max(len(top), 1), n_examples + 1, figsize=(1.3 * (n_examples + 1), 1.35 * max(len(top), 1)),
-                             squeeze=False)
+    rows = max(len(top), 1)
+    fig, axes = plt.subplots(rows, n_examples + 1, figsize=(1.3 * (n_examples + 1), 1.35 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     for r, w in enumerate(top):

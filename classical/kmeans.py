@@ -333,7 +333,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         n_distinct = len(np.unique(labels))
         if n_distinct < self.n_clusters:
             warnings.warn(f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters "
-                          f"({self.n_clusters}). Possibly due to duplicate points in X.", ConvergenceWarning, stacklevel=2)
+                          f"({self.n_clusters}). Possibly due to duplicate points in X.", ConvergenceWarning,
+                          stacklevel=2)
         self.cluster_centers_ = (centers + mean).astype(X.dtype)
         self.labels_ = labels
         self.inertia_ = float(inertia)
