@@ -79,11 +79,15 @@ def _texture(rng: np.random.Generator, name: str, size: int) -> np.ndarray:
 
 
 def make_scenes(n_per_class: int = 20, size: int = 128, n_classes: int = len(SCENE_CLASSES), seed: int = 0,
-                noise: float = 4.0) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+                noise: float = 4.0, clutter: float = 0.0) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
     """Generate ``n_per_class`` images of ``size`` x ``size`` for each of the first ``n_classes`` classes.
 
     Each image: ``mean + contrast * texture + N(0, noise^2)``, clipped to [0, 255], with mean in
     [90, 165] and contrast in [35, 90] drawn per image. Deterministic given ``seed``.
+
+    ``clutter`` > 0 makes the task harder, as real scenes are: a texture of another class, drawn at
+    random, is blended in with a weight ~ U(0, clutter) (the image's own texture keeps weight 1), so the
+    word histograms of different classes overlap.
 
     Returns ``(images, labels, class_names)``: a list of (size, size) float64 arrays, (N,) int64 labels
     (class-major order), and the class names (``SCENE_CLASSES[:n_classes]``).
@@ -99,6 +103,9 @@ def make_scenes(n_per_class: int = 20, size: int = 128, n_classes: int = len(SCE
     for label, name in enumerate(names):
         for _ in range(n_per_class):
             t = _texture(rng, name, size)
+            if clutter > 0:
+                other = names[(label + rng.integers(1, len(names))) % len(names)] if len(names) > 1 else name
+                t = t + rng.uniform(0, clutter) * _texture(rng, other, size)
             img = rng.uniform(90, 165) + rng.uniform(35, 90) * t + noise * rng.standard_normal((size, size))
             images.append(np.clip(img, 0.0, 255.0))
             labels.append(label)

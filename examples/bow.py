@@ -126,15 +126,20 @@ def load_data(args: argparse.Namespace, run: Run) -> Data:
                 f"({note})", _file_key(paths), [])
 
 
+# generated scenes: noise and clutter (another class's texture blended in) keep the task from being
+# trivially separable, so that the kernel/C sweep has something to show
+NOISE, CLUTTER = 12.0, 0.8
+
+
 def _generated(args: argparse.Namespace) -> Data:
     per_class, size = (16, 96) if args.quick else (40, 128)
-    images, labels, classes = make_scenes(per_class, size, seed=args.seed)
+    images, labels, classes = make_scenes(per_class, size, seed=args.seed, noise=NOISE, clutter=CLUTTER)
     rest, test = stratified_split(labels, 0.25, args.seed)
     a, b = stratified_split(labels[rest], 1 / 3, args.seed)
     return Data(images, None, labels, classes, rest[a], rest[b], test,
-                f"generated scenes (classical.images.make_scenes: {len(classes)} texture classes, "
+                f"generated scenes (classical.images.make_scenes: {len(classes)} texture classes, clutter {CLUTTER}, "
                 f"{per_class} images of {size}x{size} each; 50/25/25 train/val/test)",
-                _hash(["make_scenes", per_class, size, args.seed]), [])
+                _hash(["make_scenes", per_class, size, args.seed, NOISE, CLUTTER]), [])
 
 
 # --------------------------------------------------------------------------- 2. dense SIFT (cached)
