@@ -26,12 +26,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import _conv_direct as D
 from . import _conv_numba as K
+from . import _conv_wgrad as W
 from .shapes import IntPair, check_float_arrays, conv2d_output_shape, conv_transpose2d_output_shape, pair
 
-DOT_MIN_K = 128        # shortest receptive field (C*kh*kw) sent to the fused dot kernel instead of BLAS
-FWD_TILE = 8           # output positions unfolded per work item of the fused forward kernel
-WGRAD_L = 2048         # target reduction length (images x positions) per chunk of the weight gradient
+WGRAD_STAGE = 51200    # values of the staged receptive-field rows per thread in the weight gradient (~200 KB)
 BLAS_CHUNK_BYTES = 4 << 20   # im2col / col2im buffers of the BLAS paths stay about this size
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
@@ -50,31 +50,20 @@ def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndar
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     Ho, Wo = y.shape[2:]
-    (sh, sw), (top, left), (dh, dw) = stride, pad_tl, dilation
-    Kn = C * kh * kw
+    (sh, sw), (ph, pw), (dh, dw) = stride, pad_tl, dilation
     dtype = x.dtype
-    if Kn >= DOT_MIN_K:
-        bottom = (Ho - 1) * sh + dh * (kh - 1) + 1 - H - top
-        right = (Wo - 1) * sw + dw * (kw - 1) + 1 - W - left
-        xh = K.pack_nhwc(x, top, bottom, left, right)
-        wr = np.zeros((K.round_up(O, 4), K.round_up(Kn, 16)), dtype=dtype)
-        wr[:O, :Kn] = w.transpose(0, 2, 3, 1).reshape(O, Kn)          # rows ordered (i, j, c) like xh
-        bias = np.zeros(O, dtype=dtype) if b is None else b
-        tiles = N * -(-(Ho * Wo) // FWD_TILE)
-        K.conv_fwd_nhwc(xh, wr, bias, y, kh, kw, sh, sw, dh, dw, FWD_TILE, _nchunks(tiles))
-        return
-    P = Ho * Wo
-    nimg = max(1, min(N, BLAS_CHUNK_BYTES // (Kn * P * dtype.itemsize)))
-    cols = np.empty((nimg, Kn, P), dtype=dtype)
-    wm = w.reshape(O, Kn)
+    wt = np.zeros((C * kh * kw, D.round_up(O, D.TILE_O)), dtype=dtype)
+    wt[:, :O] = w.reshape(O, C * kh * kw).T                       # wt[(c, i, j), o]
+    bias = np.zeros(O, dtype=dtype) if b is None else b
     assert y.strides[3] == dtype.itemsize and y.strides[2] == Wo * dtype.itemsize
-    y3 = y.reshape(N, O, P)            # a view (the last two axes are contiguous), so matmul writes into y
-    for n0 in range(0, N, nimg):
-        nc = min(nimg, N - n0)
-        K.im2col_chunk(x, n0, cols[:nc], kh, kw, sh, sw, top, left, dh, dw, Ho, Wo)
-        np.matmul(wm, cols[:nc], out=y3[n0:n0 + nc])
-        if b is not None:
-            y3[n0:n0 + nc] += b[:, None]
+    y3 = y.reshape(N, O, Ho * Wo)      # a view (the last two axes are contiguous): the kernel writes into y
+    shift = sh == 1                    # see _conv_direct: rows are shifted views when sh == 1
+    R = Ho + dh * (kh - 1) if shift else Ho
+    threads = numba.get_num_threads()
+    ntile_o = wt.shape[1] // D.TILE_O
+    ogroups = 1 if N >= 2 * threads else min(ntile_o, -(-2 * threads // N))
+    D.conv_direct(x, wt, bias, y3, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, ogroups,
+                  min(N * ogroups, 4 * threads))
 
 
 def _input_grad_into(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tuple[int, int],
@@ -106,12 +95,17 @@ def _weight_grad(x: np.ndarray, gy: np.ndarray, kernel: tuple[int, int], stride:
     O, Ho, Wo = gy.shape[1:]
     kh, kw = kernel
     Kn = C * kh * kw
-    gw = np.zeros((K.round_up(O, 4), K.round_up(Kn, 4)), dtype=x.dtype)
-    gb = np.zeros(O, dtype=x.dtype)
-    nimg = max(1, min(N, WGRAD_L // (Ho * Wo)))
-    K.conv_wgrad(x, gy, gw, gb, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
-                 nimg, _nchunks(gw.shape[1] // 4), x.dtype.type(0))
-    return gw[:O, :Kn].reshape(O, C, kh, kw), gb
+    Kp, Op = W.round_up(Kn, W.TILE_K), W.round_up(O, W.LANES)
+    gy3 = gy.reshape(N, O, Ho * Wo) if gy.strides[3] == gy.itemsize and gy.strides[2] == Wo * gy.itemsize \
+        else np.ascontiguousarray(gy).reshape(N, O, Ho * Wo)
+    rows = max(16, min(Ho * Wo, WGRAD_STAGE // Kp))
+    parts = numba.get_num_threads()
+    gwt = np.zeros((parts, Kp, Op), dtype=x.dtype)          # per-thread dW^T, taps ordered (i, j, c)
+    gb = np.zeros((parts, O), dtype=x.dtype)
+    W.conv_wgrad(x, gy3, gwt, gb, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+                 Wo, rows, parts, x.dtype.type(0))
+    gw = gwt.sum(axis=0)[:Kn, :O].reshape(kh, kw, C, O).transpose(3, 2, 0, 1)
+    return np.ascontiguousarray(gw), gb.sum(axis=0)
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: IntPair, padding: IntPair,
