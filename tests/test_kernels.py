@@ -305,6 +305,19 @@ def test_adaptive_avg_sizes_of_the_course() -> None:
     assert pool.adaptive_avg_pool2d_forward(x, (None, 3)).shape == (2, 4, 13, 3)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("H, W, ceil_mode", [(8, 8, False), (9, 7, False), (9, 7, True), (2, 3, False)])
+def test_maxpool_2x2_fast_path_equals_reference(dtype: type, H: int, W: int, ceil_mode: bool) -> None:
+    # kernel 2 / stride 2 has its own vectorised kernel (odd sizes in floor mode included; ceil_mode
+    # with a partial last window goes to the general one); ties and NaNs exercise the selection rule
+    cfg = dict(N=3, C=4, H=H, W=W)
+    x = _pool_input(cfg, dtype, seed=H * W, specials=True)
+    y, idx = pool.maxpool2d_forward(x, 2, 2, 0, 1, ceil_mode)
+    yr, idxr = pref.maxpool2d_forward(x, 2, 2, 0, 1, ceil_mode)
+    np.testing.assert_array_equal(y, yr)
+    np.testing.assert_array_equal(idx, idxr)
+
+
 def test_maxpool_tie_and_nan_rules_by_hand() -> None:
     # window [[1, 5], [5, nan]] -> nan at flat index 3;  [[2, 2], [1, 0]] -> first max, index 0 of its window
     x = np.array([[[[1, 5, 2, 2], [5, np.nan, 1, 0]]]])

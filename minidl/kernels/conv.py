@@ -1,25 +1,23 @@
 """Fast 2-D convolution and transposed convolution on plain ndarrays (NCHW, float32 or float64).
 
 Same functions, arguments and results as ``conv_reference.py`` (read that file for the maths), built
-from the Numba kernels of ``_conv_numba.py``:
+from register-blocked Numba kernels (``_conv_direct.py``, ``_conv_wgrad.py``; no im2col matrix):
 
-* **forward** ``y = conv2d(x, w, b)``: when a receptive field is long (``C*kh*kw >= DOT_MIN_K``) the
-  fused unfold-and-contract kernel ``conv_fwd_nhwc``; for short ones (the first layer, C = 3) the dot
-  products are too short for it, so im2col a few images at a time and one BLAS ``matmul`` writes the
-  NCHW output directly.
+* **forward** ``y = conv2d(x, w, b)``: ``conv_direct``, tiles of 8 channels x 32 pixels in registers.
 * **input gradient** ``dL/dx``: with stride 1 it is itself a convolution of ``gy`` with the weight
   flipped in space and transposed in channels, padded by ``d(k-1) - p``:
 
       dL/dx[c, h, w] = sum_{o,i,j} gy[o, h + p - i d, w + p - j d] w[o, c, i, j]
                      = conv2d(gy, w')[c, h, w],  w'[c, o, i', j'] = w[o, c, kh-1-i', kw-1-j'],
 
-  so it reuses the forward kernel.  With a larger stride: BLAS ``W^T gy`` then ``col2im``.
-* **weight and bias gradients**: ``conv_wgrad``, which unfolds im2col rows per thread and sums over a
-  chunk of images at a time.
+  so it reuses the forward kernel.  With a larger stride (not in the course's CIFAR network, used by
+  DCGAN): one BLAS ``dcols = W^T gy`` per chunk of images, then ``col2im`` in Numba.
+* **weight and bias gradients**: ``conv_wgrad``, tiles of 8 taps x 32 channels in registers, summed
+  over each thread's images into a private buffer.
 
 ``groups`` is implemented by a Python loop over groups on channel slices (views, no copies of x).
-A transposed convolution is the input gradient of a convolution (and its backward uses the forward
-and the weight-gradient kernels with the roles of input and output swapped).
+A transposed convolution is the input gradient of a convolution, and its backward uses the forward
+and the weight-gradient kernels with the roles of input and output swapped.
 """
 from __future__ import annotations
 
@@ -27,7 +25,7 @@ import numba
 import numpy as np
 
 from . import _conv_direct as D
-from . import _conv_numba as K
+from . import _col2im as K
 from . import _conv_wgrad as W
 from .shapes import IntPair, check_float_arrays, conv2d_output_shape, conv_transpose2d_output_shape, pair
 
@@ -36,11 +34,6 @@ BLAS_CHUNK_BYTES = 4 << 20   # im2col / col2im buffers of the BLAS paths stay ab
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
            "conv2d_output_shape", "conv_transpose2d_output_shape"]
-
-
-def _nchunks(work: int) -> int:
-    """Work items per thread: a few, so that uneven items still balance."""
-    return max(1, min(work, 8 * numba.get_num_threads()))
 
 
 def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndarray,
