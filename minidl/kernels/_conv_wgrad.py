@@ -75,14 +75,16 @@ def conv_wgrad(x, gy3, gwt_parts, gb_parts, kh, kw, sh, sw, ph, pw, dh, dw, Wo, 
     Hp = (Ho - 1) * sh + dh * (kh - 1) + 1
     Wp = (Wo - 1) * sw + dw * (kw - 1) + 1
     seg = kw * C
+    segc = (seg + 15) // 16 * 16          # copy whole vectors: the overshoot is overwritten (see below)
     npc = (P + rows - 1) // rows
     T = N * npc
     for ch in prange(nchunks):
         gwt = gwt_parts[ch]
         gb = gb_parts[ch]
-        xt = np.empty((Hp, Wp, C), dtype=x.dtype)
-        xtf = xt.reshape(-1)
-        cols = np.zeros((rows, Kp), dtype=x.dtype)     # taps past kh*kw*C stay 0
+        xtf = np.zeros(Hp * Wp * C + segc, dtype=x.dtype)          # + slack for the overshoot
+        xt = xtf[:Hp * Wp * C].reshape(Hp, Wp, C)
+        colsf = np.zeros(rows * Kp + segc, dtype=x.dtype)
+        cols = colsf[:rows * Kp].reshape(rows, Kp)
         gyt = np.zeros((rows, Op), dtype=x.dtype)      # channels past O stay 0
         gytf = gyt.reshape(-1)
         a0 = carray(stack_alloc(32, x.dtype), 32)
@@ -101,19 +103,21 @@ def conv_wgrad(x, gy3, gwt_parts, gb_parts, kh, kw, sh, sw, ph, pw, dh, dw, Wo, 
                 _channels_last_padded(x, n, xt, sh, sw, ph, pw)
                 last_n = n
             # stage the receptive fields and output gradients of pixels p0 .. p0+m-1
+            # (rows are filled in order, so a copy running past its segment is overwritten by the next
+            # segment or row; past the last tap it lands in padding taps, whose sums are discarded)
             for r in range(m):
                 ho, wo = (p0 + r) // Wo, (p0 + r) % Wo
-                row = cols[r]
                 for i in range(kh):
                     base = ((ho * sh + i * dh) * Wp + wo * sw) * C
+                    d = r * Kp + i * seg
                     if dw == 1:                       # the kw taps of kernel row i: kw*C consecutive values
-                        for q in range(seg):
-                            row[np.uint64(i * seg + q)] = xtf[np.uint64(base + q)]
+                        for q in range(segc):
+                            colsf[np.uint64(d + q)] = xtf[np.uint64(base + q)]
                     else:
                         for j in range(kw):
                             b = base + j * dw * C
                             for c in range(C):
-                                row[np.uint64(i * seg + j * C + c)] = xtf[np.uint64(b + c)]
+                                colsf[np.uint64(d + j * C + c)] = xtf[np.uint64(b + c)]
             for o in range(O):
                 src = gy3[n, o]
                 tot = zero

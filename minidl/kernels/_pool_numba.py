@@ -56,15 +56,16 @@ def maxpool_bwd(gy, idx, gx):  # pragma: no cover - compiled
     Ho, Wo = gy.shape[2], gy.shape[3]
     for t in prange(N * C):
         n, c = t // C, t % C
-        g = gx[n, c]
-        g[:, :] = 0
+        g = gx[n, c].reshape(H * W)         # the plane, flat (gx is C-contiguous), so idx indexes it
+        for q in range(H * W):
+            g[q] = 0
         gp = gy[n, c]
         ip = idx[n, c]
         for oh in range(Ho):
             for ow in range(Wo):
                 a = ip[oh, ow]
                 if 0 <= a < H * W:          # a window with no in-bounds tap sends nothing back
-                    g[a // W, a % W] += gp[oh, ow]
+                    g[a] += gp[oh, ow]
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
