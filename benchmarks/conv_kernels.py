@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"torch {torch.get_num_threads()}), medians of {args.reps} alternating runs; load avg "
           f"{os.getloadavg()[0]:.2f}")
     print(f"NumPy float32 GEMM 1024^3: {gemm:.0f} GFLOP/s (BLAS threads as configured)")
-    head = f"{'layer':7s} {'kernel':10s} {'ours ms':>8s} {'torch ms':>9s} {'ratio':>6s} {'ours GF/s':>10s} {'torch GF/s':>10s}"
+    head = (f"{'layer':7s} {'kernel':10s} {'ours ms':>8s} {'torch ms':>9s} {'ratio':>6s} "
+            f"{'ours GF/s':>10s} {'torch GF/s':>10s}")
     print(head)
     print("-" * len(head))
     rows: dict[str, tuple[float, float]] = {}

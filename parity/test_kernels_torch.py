@@ -18,6 +18,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from minidl.kernels import conv, conv_reference as cref, pool, pool_reference as pref
+from minidl.kernels.shapes import pool2d_output_shape
 from parity.helpers import assert_close
 
 F64 = dict(rtol=1e-7, atol=1e-9)
@@ -39,7 +40,8 @@ def conv_cfg(draw: st.DrawFn, transposed: bool = False) -> dict:
     cfg = dict(N=draw(st.integers(1, 2)), g=g, Cg=draw(st.integers(1, 3)), Og=draw(st.integers(1, 3)),
                H=draw(st.integers(1, 8)), W=draw(st.integers(1, 8)),
                k=(draw(st.integers(1, 4)), draw(st.integers(1, 4))),
-               s=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), p=(draw(st.integers(0, 2)), draw(st.integers(0, 2))),
+               s=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+               p=(draw(st.integers(0, 2)), draw(st.integers(0, 2))),
                d=(draw(st.integers(1, 2)), draw(st.integers(1, 2))), bias=draw(st.booleans()))
     if transposed:
         cfg["op"] = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(cfg["s"], cfg["d"]))
@@ -94,6 +96,14 @@ def pool_cfg(draw: st.DrawFn, dilated: bool) -> dict:
                s=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), ceil=draw(st.booleans()))
     for a, size in enumerate((cfg["H"], cfg["W"])):
         assume(size + 2 * p[a] >= d[a] * (k[a] - 1) + 1)
+    if dilated:
+        # torch reports a dilated window with no in-bounds tap by an index past the plane, and its
+        # backward then writes out of bounds (heap corruption, seen as aborts): keep such windows out of
+        # the comparison with torch (tests/test_kernels.py covers ours on them)
+        shape = pool2d_output_shape("max_pool2d", (1, 1, cfg["H"], cfg["W"]), k, cfg["s"], p, d, cfg["ceil"])[0]
+        for a, (size, out) in enumerate(zip((cfg["H"], cfg["W"]), shape[2:])):
+            starts = np.arange(out)[:, None] * cfg["s"][a] - p[a] + np.arange(k[a])[None, :] * d[a]
+            assume(bool(((starts >= 0) & (starts < size)).any(axis=1).all()))
     return cfg
 
 
@@ -110,8 +120,7 @@ def test_maxpool_reference_vs_torch_float64(cfg: dict, seed: int, specials: bool
     y, idx = pref.maxpool2d_forward(x, *args)
     np.testing.assert_array_equal(y, ty.detach().numpy())          # selection is exact, NaN included
     np.testing.assert_array_equal(idx, tidx.numpy())
-    if np.all((idx >= 0) & (idx < cfg["H"] * cfg["W"])):            # torch's backward would index outside x
-        assert_close(pref.maxpool2d_backward(gy, idx, x.shape), tgx, what=f"max_pool2d grad {cfg}", **F64)
+    assert_close(pref.maxpool2d_backward(gy, idx, x.shape), tgx, what=f"max_pool2d grad {cfg}", **F64)
 
 
 @settings(max_examples=60, deadline=None)

@@ -283,7 +283,8 @@ def test_avgpool_fast_equals_reference(dtype: type, cfg: dict, seed: int, count_
     y = pool.avgpool2d_forward(x, *args)
     np.testing.assert_array_equal(y, pref.avgpool2d_forward(x, *args))
     gy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
-    np.testing.assert_array_equal(pool.avgpool2d_backward(gy, x.shape, *args), pref.avgpool2d_backward(gy, x.shape, *args))
+    np.testing.assert_array_equal(pool.avgpool2d_backward(gy, x.shape, *args),
+                                  pref.avgpool2d_backward(gy, x.shape, *args))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -10,7 +10,8 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def col2im_chunk(dcols, n0, gx, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo):  # pragma: no cover - compiled
+def col2im_chunk(dcols: np.ndarray, n0: int, gx: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int,
+                 pw: int, dh: int, dw: int, Ho: int, Wo: int) -> None:  # pragma: no cover - compiled
     """gx[n0 + m, c, ho*sh + i*dh - ph, wo*sw + j*dw - pw] += dcols[m, (c, i, j), ho*Wo + wo] (in bounds).
 
     One thread per (image, channel) plane, so the additions never race; the order (i, j, ho, wo) is fixed.

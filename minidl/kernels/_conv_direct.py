@@ -39,7 +39,8 @@ def round_up(v: int, m: int) -> int:
 
 
 @njit(cache=True, boundscheck=False)
-def expand_rows(x, n, xp, xs, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift):  # pragma: no cover - compiled
+def expand_rows(x: np.ndarray, n: int, xp: np.ndarray, xs: np.ndarray, kh: int, kw: int, sh: int, sw: int,
+                ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool) -> None:  # pragma: no cover - compiled
     """Fill xs (C, KI, kw, L) for image n: xs[c, ii, j, r*Wo + wo] = x_pad[n, c, r*sr + ii*dh, wo*sw + j*dw].
 
     ``shift`` (used when sh == 1): KI = xs.shape[1] = 1, sr = 1 and the row tap is a shift of i*dh rows;
@@ -88,7 +89,8 @@ def expand_rows(x, n, xp, xs, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift):  # pra
 
 
 @njit(cache=True, boundscheck=False, inline="always")
-def _store(y3, n, o, p0, nl, acc, bias):  # pragma: no cover - compiled
+def _store(y3: np.ndarray, n: int, o: int, p0: int, nl: int, acc: np.ndarray,
+           bias: np.ndarray) -> None:  # pragma: no cover - compiled
     """y3[n, o, p0:p0+nl] = acc[:nl] + bias[o], for an existing channel o."""
     O = y3.shape[1]
     if o < O:
@@ -99,7 +101,9 @@ def _store(y3, n, o, p0, nl, acc, bias):  # pragma: no cover - compiled
 
 
 @njit(cache=True, parallel=True, fastmath=FM, boundscheck=False)
-def conv_direct(x, wt, bias, y3, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, ogroups, nchunks):  # pragma: no cover
+def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray, kh: int, kw: int, sh: int,
+                sw: int, ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool, R: int, ogroups: int,
+                nchunks: int) -> None:  # pragma: no cover
     """y3[n, o, p] = bias[o] + sum_{c,i,j} wt[(c, i, j), o] x_pad[n, c, ho*sh + i*dh, wo*sw + j*dw].
 
     x: (N, C, H, W) any strides;  wt: (C*kh*kw, Op) the weight transposed, Op = O rounded up to

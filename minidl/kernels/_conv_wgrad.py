@@ -34,7 +34,8 @@ def round_up(v: int, m: int) -> int:
 
 
 @njit(cache=True, boundscheck=False)
-def _channels_last_padded(x, n, xt, sh, sw, ph, pw):  # pragma: no cover - compiled
+def _channels_last_padded(x: np.ndarray, n: int, xt: np.ndarray, sh: int, sw: int, ph: int,
+                          pw: int) -> None:  # pragma: no cover - compiled
     """xt[hp, wp, c] = x[n, c, hp - ph, wp - pw] (zero outside x)."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     Hp, Wp = xt.shape[0], xt.shape[1]
@@ -48,21 +49,23 @@ def _channels_last_padded(x, n, xt, sh, sw, ph, pw):  # pragma: no cover - compi
 
 
 @njit(cache=True, boundscheck=False, inline="always")
-def _load_tile(src, k, o0, acc):  # pragma: no cover - compiled
+def _load_tile(src: np.ndarray, k: int, o0: int, acc: np.ndarray) -> None:  # pragma: no cover - compiled
     row = src[k, o0:o0 + LANES]
     for l in range(LANES):
         acc[l] = row[l]
 
 
 @njit(cache=True, boundscheck=False, inline="always")
-def _save_tile(dst, k, o0, acc):  # pragma: no cover - compiled
+def _save_tile(dst: np.ndarray, k: int, o0: int, acc: np.ndarray) -> None:  # pragma: no cover - compiled
     row = dst[k, o0:o0 + LANES]
     for l in range(LANES):
         row[l] = acc[l]
 
 
 @njit(cache=True, parallel=True, fastmath=FM, boundscheck=False)
-def conv_wgrad(x, gy3, gwt_parts, gb_parts, kh, kw, sh, sw, ph, pw, dh, dw, Wo, rows, nchunks, zero):  # pragma: no cover
+def conv_wgrad(x: np.ndarray, gy3: np.ndarray, gwt_parts: np.ndarray, gb_parts: np.ndarray, kh: int, kw: int,
+               sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, Wo: int, rows: int, nchunks: int,
+               zero: float) -> None:  # pragma: no cover
     """gwt_parts[t, (i, j, c), o] and gb_parts[t, o]: thread t's share of dW^T and db (zeros on entry).
 
     x: (N, C, H, W);  gy3: (N, O, Ho*Wo) contiguous last axis;  gwt_parts: (nchunks, Kp, Op), Kp a

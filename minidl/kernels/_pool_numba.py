@@ -11,7 +11,7 @@ from numba import njit, prange
 
 
 @njit(cache=True, inline="always")
-def _first_tap(start, step):  # pragma: no cover - compiled
+def _first_tap(start: int, step: int) -> int:  # pragma: no cover - compiled
     """First tap position >= 0 of a window starting at ``start`` with taps every ``step``."""
     while start < 0:
         start += step
@@ -19,7 +19,8 @@ def _first_tap(start, step):  # pragma: no cover - compiled
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def maxpool_fwd(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
+def maxpool_fwd(x: np.ndarray, y: np.ndarray, idx: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int,
+                pw: int, dh: int, dw: int) -> None:  # pragma: no cover - compiled
     """y[n, c, oh, ow] = max over the window's in-bounds taps, idx = its flat index h*W + w (torch's rule)."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
@@ -48,7 +49,7 @@ def maxpool_fwd(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover 
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def maxpool_bwd(gy, idx, gx):  # pragma: no cover - compiled
+def maxpool_bwd(gy: np.ndarray, idx: np.ndarray, gx: np.ndarray) -> None:  # pragma: no cover - compiled
     """gx[n, c].flat[idx[n, c, oh, ow]] += gy[n, c, oh, ow], outputs in row-major order; gx is overwritten.
 
     Indices outside the plane (a dilated window with no in-bounds tap, as torch reports it) are skipped."""
@@ -69,7 +70,8 @@ def maxpool_bwd(gy, idx, gx):  # pragma: no cover - compiled
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def avgpool_fwd(x, y, div, kh, kw, sh, sw, ph, pw, zero):  # pragma: no cover - compiled
+def avgpool_fwd(x: np.ndarray, y: np.ndarray, div: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int,
+                pw: int, zero: float) -> None:  # pragma: no cover - compiled
     """y = (sum of in-bounds taps, added in row-major order) / div[oh, ow].  zero: 0 of x's dtype."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
@@ -88,7 +90,8 @@ def avgpool_fwd(x, y, div, kh, kw, sh, sw, ph, pw, zero):  # pragma: no cover - 
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def avgpool_bwd(gy, div, gx, kh, kw, sh, sw, ph, pw):  # pragma: no cover - compiled
+def avgpool_bwd(gy: np.ndarray, div: np.ndarray, gx: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int,
+                pw: int) -> None:  # pragma: no cover - compiled
     """gx[tap] += gy[oh, ow] / div[oh, ow] for every in-bounds tap; taps (i, j) outer, outputs inner."""
     N, C, H, W = gx.shape
     Ho, Wo = gy.shape[2], gy.shape[3]
@@ -110,7 +113,9 @@ def avgpool_bwd(gy, div, gx, kh, kw, sh, sw, ph, pw):  # pragma: no cover - comp
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def adaptive_avg_fwd(x, y, hs, he, ws, we, khf, kwf, zero):  # pragma: no cover - compiled
+def adaptive_avg_fwd(x: np.ndarray, y: np.ndarray, hs: np.ndarray, he: np.ndarray, ws: np.ndarray,
+                     we: np.ndarray, khf: np.ndarray, kwf: np.ndarray,
+                     zero: float) -> None:  # pragma: no cover - compiled
     """y[oh, ow] = (sum of the window in row-major order) / kh / kw, windows [hs, he) x [ws, we).
 
     khf, kwf: the window sizes as floats of x's dtype (so float32 stays float32 arithmetic); zero: 0 of that dtype."""
@@ -129,7 +134,8 @@ def adaptive_avg_fwd(x, y, hs, he, ws, we, khf, kwf, zero):  # pragma: no cover 
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def adaptive_avg_bwd(gy, gx, hs, he, ws, we, khf, kwf):  # pragma: no cover - compiled
+def adaptive_avg_bwd(gy: np.ndarray, gx: np.ndarray, hs: np.ndarray, he: np.ndarray, ws: np.ndarray,
+                     we: np.ndarray, khf: np.ndarray, kwf: np.ndarray) -> None:  # pragma: no cover - compiled
     """gx[window of (oh, ow)] += gy[oh, ow] / kh / kw, outputs in row-major order."""
     N, C = gx.shape[0], gx.shape[1]
     Ho, Wo = gy.shape[2], gy.shape[3]
@@ -151,7 +157,7 @@ def adaptive_avg_bwd(gy, gx, hs, he, ws, we, khf, kwf):  # pragma: no cover - co
 # instead of zeroing then scattering measured 2x slower than ``maxpool_bwd``, which is memory-bound.)
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def maxpool2x2_fwd(x, y, idx):  # pragma: no cover - compiled
+def maxpool2x2_fwd(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> None:  # pragma: no cover - compiled
     """kernel 2, stride 2, no padding/dilation, every window inside x (Ho <= H // 2, Wo <= W // 2)."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]

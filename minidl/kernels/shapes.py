@@ -104,7 +104,8 @@ def conv2d_output_shape(x_shape: Sequence[int], w_shape: Sequence[int], stride: 
     if Ho <= 0 or Wo <= 0 or kh <= 0 or kw <= 0:
         raise RuntimeError(
             f"{op}: input {x_shape} padded by {p} is ({H + 2 * p[0]}, {W + 2 * p[1]}), smaller than the "
-            f"dilated kernel ({d[0] * (kh - 1) + 1}, {d[1] * (kw - 1) + 1}) of weight {w_shape}: the output would be empty")
+            f"dilated kernel ({d[0] * (kh - 1) + 1}, {d[1] * (kw - 1) + 1}) of weight {w_shape}: "
+            f"the output would be empty")
     return N, O, Ho, Wo
 
 
