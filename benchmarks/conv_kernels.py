@@ -86,6 +86,24 @@ def _median_pair(ours: Callable[[], object], ref: Callable[[], object], reps: in
     return float(np.median(t_o)), float(np.median(t_r)), disturbed
 
 
+def _keep_freed_memory() -> bool:
+    """Ask glibc to serve allocations below 32 MB from its heap and never hand freed memory back.
+
+    Both libraries allocate fresh outputs of up to 16 MB per call.  Whether glibc maps such a block
+    anew (4,096 page faults, ~10 ms here) or reuses a freed one depends on the allocation history of
+    the whole process, so without this a kernel's time flips between two modes (torch's conv1 forward:
+    2.4 ms or 11 ms).  The setting applies to ours and torch's alike; it measures the kernels, not the
+    page-fault handler.  Returns False where mallopt is unavailable.
+    """
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
 def _gemm_gflops(reps: int, retries: int, n: int = 1024) -> float:
     """NumPy float32 GEMM rate (BLAS as installed, same machine, same run), for scale."""
     rng = np.random.default_rng(0)
@@ -103,11 +121,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--reps", type=int, default=15)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", choices=[la.name for la in LAYERS], default=None)
+    p.add_argument("--page-faults", action="store_true",
+                   help="leave glibc's malloc as it is (large outputs may be page-faulted in on every call)")
     p.add_argument("--retries", type=int, default=5,
                    help="re-run a timing up to this many times while other processes use the CPU")
     args = p.parse_args(argv)
     if args.quick:
         args.batch, args.reps = 8, 3
+
+    malloc_tuned = _keep_freed_memory() if not args.page_faults else False
 
     import numba
 
@@ -126,7 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"conv/pool kernels, batch {N}, float32, {args.threads} threads (numba {numba.get_num_threads()}, "
           f"torch {torch.get_num_threads()}), medians of {args.reps} alternating runs; load avg "
           f"{os.getloadavg()[0]:.2f}")
-    print(f"NumPy float32 GEMM 1024^3: {gemm:.0f} GFLOP/s (BLAS threads as configured)")
+    print(f"NumPy float32 GEMM 1024^3: {gemm:.0f} GFLOP/s (BLAS threads as configured); "
+          f"freed memory kept by malloc: {malloc_tuned} (see --page-faults)")
     head = (f"{'layer':7s} {'kernel':10s} {'ours ms':>8s} {'torch ms':>9s} {'ratio':>6s} "
             f"{'ours GF/s':>10s} {'torch GF/s':>10s}")
     print(head)
