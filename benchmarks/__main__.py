@@ -6,6 +6,13 @@ in printed output, never in timed unit tests.
 """
 from __future__ import annotations
 
+import os as _os
+
+# OpenBLAS's idle threads spin for ~2^28 cycles after each GEMM and steal cores from Numba's kernels;
+# a short timeout (2^4 cycles) puts them to sleep at once. Read when NumPy loads, so set it first.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import importlib
 import sys
 from pathlib import Path

@@ -14,6 +14,9 @@ import os as _os
 # fight OpenBLAS's threads (and any other process) for the cores. Passive waiting avoids that. It must
 # be set before the OpenMP runtime loads; a value the user set is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Likewise OpenBLAS's idle threads spin after each GEMM; a short timeout lets them sleep (effective only
+# when minidl is imported before NumPy; the examples and benchmarks entry points set it first).
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 from minidl.autograd import (OPS, bool_, double, enable_grad, float16, float32, float64,  # noqa: F401
                              get_default_dtype, half, int32, int64, is_grad_enabled, long, no_grad,
                              set_default_dtype, set_grad_enabled, uint8)

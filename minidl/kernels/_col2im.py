@@ -6,6 +6,7 @@ every column of ``dcols`` is added to the input pixels its receptive field cover
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 
 
