@@ -56,6 +56,39 @@ def _check_indices(indices: np.ndarray, n: int, name: str) -> np.ndarray:
     return idx
 
 
+class ImageArrayDataset(Dataset):
+    """Base of the file readers that hold a whole split in memory (MNIST, CIFAR-10): ``self.data``
+    (images), ``self.targets`` (int64 labels) and optional ``transform``/``target_transform``.
+
+    A sample is ``(transform(data[i]), target_transform(targets[i]))``; ``get_batch`` gathers many at
+    once (one fancy-index without transforms, else sample by sample), which the DataLoader uses.
+    """
+
+    data: np.ndarray
+    targets: np.ndarray
+    transform: Any = None
+    target_transform: Any = None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        img, target = self.data[index], int(self.targets[index])
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+    def get_batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(images, labels)`` of samples ``indices``."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if self.transform is None and self.target_transform is None:
+            return self.data[idx], self.targets[idx]
+        samples = [self[int(i)] for i in idx]
+        return np.stack([np.asarray(s[0]) for s in samples]), np.asarray([s[1] for s in samples])
+
+
 class TensorDataset(Dataset):
     """Samples are ``tuple(t[i] for t in tensors)``; every tensor has the same first dimension N.
 

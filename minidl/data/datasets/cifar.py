@@ -22,12 +22,12 @@ import io
 import os
 import pickle
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 from minidl.data._files import CorruptFileError, check_integrity, file_hash
-from minidl.data.dataset import Dataset
+from minidl.data.dataset import ImageArrayDataset
 from minidl.data.download import ChecksumError, download_url, extract_archive
 
 RECORD = 1 + 3 * 32 * 32
@@ -114,7 +114,7 @@ def read_cifar_python(path: str | os.PathLike, md5: str | None = None) -> tuple[
     return np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)), labels
 
 
-class CIFAR10(Dataset):
+class CIFAR10(ImageArrayDataset):
     """CIFAR-10: ``data (N, 32, 32, 3) uint8`` (HWC, as torchvision), ``targets (N,) int64``.
 
     Looks in ``root/cifar-10-batches-bin`` first, then ``root/cifar-10-batches-py`` (md5-checked,
@@ -157,25 +157,6 @@ class CIFAR10(Dataset):
         if not check_integrity(tgz, BINARY_TGZ_MD5):
             download_url(BINARY_URL, self.root, tgz.name, md5=BINARY_TGZ_MD5)
         extract_archive(tgz, self.root)
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        img, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
-
-    def get_batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(images, labels)``: one gather without transforms, else transformed sample by sample."""
-        idx = np.asarray(indices, dtype=np.int64)
-        if self.transform is None and self.target_transform is None:
-            return self.data[idx], self.targets[idx]
-        samples = [self[int(i)] for i in idx]
-        return np.stack([np.asarray(s[0]) for s in samples]), np.asarray([s[1] for s in samples])
 
     def __repr__(self) -> str:
         return f"CIFAR10(split={'train' if self.train else 'test'}, n={len(self)}, format={self.format})"

@@ -21,12 +21,12 @@ from __future__ import annotations
 import os
 import urllib.error
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
 from minidl.data._files import CorruptFileError, check_integrity, read_maybe_gzip
-from minidl.data.dataset import Dataset, Subset, stratified_split
+from minidl.data.dataset import ImageArrayDataset, Subset, stratified_split
 from minidl.data.download import download_url
 
 IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
@@ -66,7 +66,7 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
     return arr.astype(dtype.newbyteorder("="))  # a writable native-endian copy
 
 
-class MNIST(Dataset):
+class MNIST(ImageArrayDataset):
     """The MNIST digits: ``data (N, 28, 28) uint8``, ``targets (N,) int64``; a sample is ``(img, label)``.
 
     ``img`` is the ``(28, 28)`` uint8 array (torchvision gives a PIL image): compose ``ToTensor()``
@@ -142,26 +142,7 @@ class MNIST(Dataset):
             else:
                 raise RuntimeError(f"could not download {name}:\n  " + "\n  ".join(errors))
 
-    # -- samples
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        img, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
-
-    def get_batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(images, labels)`` of samples ``indices``: one gather without transforms, else per sample."""
-        idx = np.asarray(indices, dtype=np.int64)
-        if self.transform is None and self.target_transform is None:
-            return self.data[idx], self.targets[idx]
-        samples = [self[int(i)] for i in idx]
-        return np.stack([np.asarray(s[0]) for s in samples]), np.asarray([s[1] for s in samples])
-
+    # -- splits
     @classmethod
     def split_test_set(cls, root: str | os.PathLike, test_fraction: float = 0.2, *, seed: int = 0,
                        transform: Callable | None = None, test_transform: Callable | None = None
