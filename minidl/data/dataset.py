@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -68,6 +70,19 @@ class ImageArrayDataset(Dataset):
     targets: np.ndarray
     transform: Any = None
     target_transform: Any = None
+
+    def __init__(self, root: str | os.PathLike, train: bool = True, transform: Callable | None = None,
+                 target_transform: Callable | None = None, download: bool = False) -> None:
+        """The settings every reader shares; subclasses then read their files into data/targets."""
+        self.root = Path(root)
+        self.train = train
+        self.transform = transform
+        self.target_transform = target_transform
+        if download:
+            self.download()
+
+    def download(self) -> None:  # pragma: no cover - every reader defines its own
+        raise NotImplementedError(f"{type(self).__name__} cannot download")
 
     def __len__(self) -> int:
         return len(self.data)

@@ -128,12 +128,7 @@ class CIFAR10(ImageArrayDataset):
 
     def __init__(self, root: str | os.PathLike, train: bool = True, transform: Callable | None = None,
                  target_transform: Callable | None = None, download: bool = False) -> None:
-        self.root = Path(root)
-        self.train = train
-        self.transform = transform
-        self.target_transform = target_transform
-        if download:
-            self.download()
+        super().__init__(root, train, transform, target_transform, download)
         names = self.train_names if train else self.test_names
         bin_dir, py_dir = self.root / "cifar-10-batches-bin", self.root / "cifar-10-batches-py"
         if all((bin_dir / f"{n}.bin").is_file() for n in names):

@@ -86,12 +86,7 @@ class MNIST(ImageArrayDataset):
 
     def __init__(self, root: str | os.PathLike, train: bool = True, transform: Callable | None = None,
                  target_transform: Callable | None = None, download: bool = False) -> None:
-        self.root = Path(root)
-        self.train = train
-        self.transform = transform
-        self.target_transform = target_transform
-        if download:
-            self.download()
+        super().__init__(root, train, transform, target_transform, download)
         prefix = "train" if train else "t10k"
         img_path = self._find(f"{prefix}-images-idx3-ubyte")
         lbl_path = self._find(f"{prefix}-labels-idx1-ubyte")
