@@ -19,6 +19,13 @@ CHAPTERS: dict[str, str] = {
     "circles_svm": "examples.circles_svm",
     "bow": "examples.bow",
     "cnn": "examples.cnn",
+    "transfer": "examples.transfer",
+    "visualize": "examples.visualize",
+    "dann": "examples.dann",
+    "gan": "examples.gan",
+    "bayes_linear": "examples.bayes_linear",
+    "bayes_nn": "examples.bayes_nn",
+    "uncertainty": "examples.uncertainty",
 }
 
 
@@ -57,12 +64,21 @@ def main() -> int:
         print("chapters:", ", ".join(chapters), "| all")
         return 0
     name, argv = sys.argv[1], sys.argv[2:]
-    if name == "all":
-        return run_all(argv)
-    if name not in chapters:
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    if name != "all" and name not in chapters:
         print(f"unknown chapter {name!r}; choose one of: {', '.join(chapters)}, all", file=sys.stderr)
         return 2
-    importlib.import_module(chapters[name]).main(argv)
+    from examples._runner import UserError
+    try:
+        if name == "all":
+            return run_all(argv)
+        importlib.import_module(chapters[name]).main(argv)
+    except UserError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

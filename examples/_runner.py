@@ -25,6 +25,13 @@ matplotlib.use("Agg")  # figures are files; never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+class UserError(Exception):
+    """A mistake in how a chapter was called (missing data, an empty image folder, a weights file that
+    does not fit, a bad option value). ``python -m examples`` prints its message and exits with status 2,
+    without a traceback (``--debug`` shows one). Bugs raise other exceptions and keep their traceback.
+    """
+
+
 def make_parser(name: str, description: str) -> argparse.ArgumentParser:
     """The arguments every chapter accepts; chapters add their own on the returned parser."""
     p = argparse.ArgumentParser(prog=f"python -m examples {name}", description=description)
