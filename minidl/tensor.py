@@ -9,6 +9,7 @@ is accepted, anything else raises.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -37,14 +38,33 @@ class Tensor:
     __array_ufunc__ = None  # ndarray <op> Tensor defers to Tensor's reflected operators
     __hash__ = object.__hash__  # tensors are used as dict keys (optimiser state), compared by identity
 
+    _out_index = 0          # which output of its grad_fn this tensor is (Functions may return several)
+    _hooks: list | None = None   # gradient hooks of a leaf (a non-leaf keeps them on its grad_fn)
+
     def __init__(self, data: np.ndarray, requires_grad: bool = False) -> None:
         self._data = data if isinstance(data, np.ndarray) else np.asarray(data)
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self.grad_fn: autograd.Context | None = None
         self._retains_grad = False
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
+
+    @property
+    def grad(self) -> "Tensor | None":
+        """The accumulated gradient (a leaf, or a non-leaf after ``retain_grad()``); None before backward."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: "Tensor | None") -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: grad {tuple(value.shape)}, "
+                                   f"tensor {tuple(self.shape)}")
+        self._grad = value
 
     # ------------------------------------------------------------------ basic attributes
     @property
@@ -153,30 +173,45 @@ class Tensor:
         return self
 
     def retain_grad(self) -> None:
-        """Ask backward to fill ``.grad`` of this non-leaf tensor too."""
+        """Ask backward to fill ``.grad`` of this non-leaf tensor too (accumulating, like a leaf's)."""
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        self._retains_grad = self.grad_fn is not None
+        if self.grad_fn is None or self._retains_grad:
+            return
+        self._retains_grad = True
+        ref = weakref.ref(self)
+
+        def retain(g: "Tensor") -> None:
+            t = ref()
+            if t is not None:
+                g = g if g.requires_grad else Tensor(np.array(g._data, copy=True))
+                t._grad = g if t._grad is None else t._grad + g
+        retain._runs_last = True  # type: ignore[attr-defined]  (torch: after the user's hooks)
+        autograd._output_hooks(self.grad_fn, self._out_index).append(retain)
+
+    def register_hook(self, hook: Any) -> "autograd.RemovableHandle":
+        """``hook(grad) -> Tensor | None`` runs when this tensor's gradient is computed; a returned tensor
+        replaces the gradient (for a leaf: before it is accumulated into ``.grad``)."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            hooks = autograd._output_hooks(self.grad_fn, self._out_index)
+        hooks.insert(sum(not getattr(h, "_runs_last", False) for h in hooks), hook)
+        return autograd.RemovableHandle(hooks, hook)
 
     def detach(self) -> "Tensor":
         """The same numbers, cut from the graph (shares memory)."""
         return Tensor(self._data)
 
-    def backward(self, gradient: "Tensor | np.ndarray | None" = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) . gradient into every leaf's ``.grad``."""
-        if not self.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-        if gradient is None:
-            if self._data.size != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs "
-                                   f"(this output has shape {tuple(self.shape)})")
-            g = np.ones_like(self._data)
-        else:
-            g = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=self.dtype)
-            if g.shape != self._data.shape:
-                raise RuntimeError(f"Mismatch in shape: grad_output has a shape of {tuple(g.shape)} "
-                                   f"and output has a shape of {tuple(self.shape)}")
-        autograd.run_backward(self, g, retain_graph=retain_graph)
+    def backward(self, gradient: "Tensor | np.ndarray | None" = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        """Accumulate d(self)/d(leaf) . gradient into every leaf's ``.grad`` (or only ``inputs``'),
+        recording the backward pass when ``create_graph=True`` (see ``minidl.autograd.backward``)."""
+        autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     # ------------------------------------------------------------------ in place (outside the graph)
     def _check_inplace(self) -> None:
