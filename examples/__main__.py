@@ -1,4 +1,5 @@
-"""``python -m examples <chapter> [options]``, or ``python -m examples all`` for every chapter in quick mode."""
+"""``python -m examples <chapter> [options]``, or ``python -m examples all`` for every chapter in quick mode
+and the report ``runs/index.html``; ``python -m examples report`` rebuilds that page from ``runs/``."""
 from __future__ import annotations
 
 import os as _os
@@ -34,26 +35,64 @@ def _available() -> dict[str, str]:
     return {k: m for k, m in CHAPTERS.items() if (here / (m.split(".")[-1] + ".py")).exists()}
 
 
-def run_all(argv: list[str]) -> int:
-    """Every chapter with --quick on embedded data, then runs/index.md linking their outputs."""
+def run_all(argv: list[str], debug: bool = False) -> int:
+    """Every chapter with --quick on embedded data, then runs/index.html (and index.md) showing them all.
+
+    A chapter that raises is reported in the page (its error and what it saved so far) and the others
+    still run; ``all`` then exits with status 1, naming the failed chapters."""
+    import json
+    import shlex
+    import shutil
+    import traceback
+
+    from examples import _runner
+    from examples._report import write_report
+
     out_root = Path("runs")
-    rows = []
-    for name, module in _available().items():
-        t0 = time.perf_counter()
-        print(f"\n=== {name} (quick) ===")
-        metrics = importlib.import_module(module).main(["--quick", "--out", str(out_root / name), *argv])
-        rows.append((name, metrics or {}, time.perf_counter() - t0))
-    lines = ["# minidl: all chapters (quick mode)", "",
-             "| chapter | data | test accuracy | time (s) | report | figures |", "|---|---|---|---|---|---|"]
-    for name, m, dt in rows:
-        acc = m.get("test_accuracy")
-        acc_s = f"{acc:.3f}" if isinstance(acc, (int, float)) else "-"
-        figs = " ".join(f"[{p.stem}]({name}/{p.name})" for p in sorted((out_root / name).glob("*.png")))
-        lines.append(f"| {name} | {m.get('data', '?')} | {acc_s} | {dt:.1f} | [summary]({name}/summary.md), "
-                     f"[metrics]({name}/metrics.json) | {figs} |")
     out_root.mkdir(exist_ok=True)
-    (out_root / "index.md").write_text("\n".join(lines) + "\n")
-    print(f"\nall chapters done: figures and metrics under {out_root}/, index at {out_root / 'index.md'}")
+    status: dict[str, dict] = {}
+    t_all = time.perf_counter()
+    only = None
+    if "--only" in argv:  # --only a,b: a subset of the chapters (the report still lists the others' old runs)
+        i = argv.index("--only")
+        only, argv = argv[i + 1].split(","), argv[:i] + argv[i + 2:]
+        unknown = sorted(set(only) - set(CHAPTERS))
+        if unknown:
+            raise _runner.UserError(f"--only: unknown chapter(s) {', '.join(unknown)}; choose from {', '.join(CHAPTERS)}")
+    for name, module in _available().items():
+        if only is not None and name not in only:
+            continue
+        out = out_root / name
+        shutil.rmtree(out, ignore_errors=True)  # no stale figures from an older run in the page
+        chapter_argv = ["--quick", "--out", str(out), *argv]
+        command = shlex.join(["python", "-m", "examples", name, *chapter_argv])
+        _runner.COMMAND = command
+        print(f"\n=== {name} (quick) ===")
+        t0 = time.perf_counter()
+        try:
+            importlib.import_module(module).main(chapter_argv)
+            status[name] = {"status": "ok"}
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # noqa: BLE001 - reported in the page and in the exit status
+            if debug:
+                traceback.print_exc()
+            what = f"{type(e).__name__}: {e}" if not isinstance(e, SystemExit) else f"SystemExit({e.code})"
+            print(f"[{name}] FAILED: {what}", file=sys.stderr)
+            status[name] = {"status": "failed", "error": "".join(traceback.format_exception(e)[-12:])}
+        finally:
+            _runner.COMMAND = None
+        status[name].update(seconds=round(time.perf_counter() - t0, 2), command=command)
+    (out_root / "all.json").write_text(json.dumps(
+        {"total_seconds": round(time.perf_counter() - t_all, 1), "chapters": status}, indent=2) + "\n")
+    page = write_report(out_root, list(CHAPTERS))
+    failed = [n for n, s in status.items() if s["status"] == "failed"]
+    print("\n" + "\n".join(f"{n:14s} {s['status']:7s} {s['seconds']:7.1f} s" for n, s in status.items()))
+    print(f"\nall chapters done in {time.perf_counter() - t_all:.0f} s: the report is {page.resolve()} "
+          f"(open it in a browser), also {out_root / 'index.md'}")
+    if failed:
+        print(f"{len(failed)} chapter(s) FAILED: {', '.join(failed)} (see the report)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -61,20 +100,30 @@ def main() -> int:
     chapters = _available()
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(__doc__)
-        print("chapters:", ", ".join(chapters), "| all")
+        print("chapters:", ", ".join(chapters), "| all | report (rebuild runs/index.html from runs/)")
+        print("--debug (any command): show the traceback of a user error")
         return 0
     name, argv = sys.argv[1], sys.argv[2:]
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    if name != "all" and name not in chapters:
-        print(f"unknown chapter {name!r}; choose one of: {', '.join(chapters)}, all", file=sys.stderr)
+    if name not in (*chapters, "all", "report"):
+        print(f"unknown chapter {name!r}; choose one of: {', '.join(chapters)}, all, report", file=sys.stderr)
         return 2
     from examples._runner import UserError
+    from minidl.interop import BackendUnavailable
     try:
         if name == "all":
-            return run_all(argv)
+            return run_all(argv, debug)
+        if name == "report":
+            from examples._report import write_report
+            print(f"wrote {write_report(Path(argv[0] if argv else 'runs'), list(CHAPTERS)).resolve()}")
+            return 0
+        import shlex
+
+        from examples import _runner
+        _runner.COMMAND = shlex.join(["python", "-m", "examples", name, *argv])
         importlib.import_module(chapters[name]).main(argv)
-    except UserError as e:
+    except (UserError, BackendUnavailable) as e:
         if debug:
             raise
         print(f"error: {e}", file=sys.stderr)

@@ -58,8 +58,13 @@ class Run:
 
     >>> run = Run("circles_mlp", args)
     >>> run.metrics["test_accuracy"] = 0.95
-    >>> run.savefig(fig, "loss")           # runs/circles_mlp/loss.png
-    >>> run.finish("test_accuracy")        # metrics.json + summary.md + last line
+    >>> run.savefig(fig, "loss", caption="the test loss stops falling after epoch 10")
+    >>> run.finish("test_accuracy")        # metrics.json + summary.md + run.json + last line
+
+    Besides the figures, ``metrics.json`` and ``summary.md``, a run writes ``run.json`` (the command,
+    the headline metric, the figures with their captions, the time): what ``examples/_report.py``
+    reads to build ``runs/index.html``. Captions are saved as each figure is (``figures.json``), so
+    that a chapter that fails half-way still shows the figures it made.
     """
 
     def __init__(self, name: str, args: argparse.Namespace) -> None:
@@ -69,15 +74,23 @@ class Run:
         self.path.mkdir(parents=True, exist_ok=True)
         self.metrics: dict[str, Any] = {}
         self.figures: list[str] = []
+        self.captions: dict[str, str] = {}
         self.notes: list[str] = []
+        self.command = COMMAND or f"examples.{name}.main(...) called from Python"
         self._t0 = time.perf_counter()
 
-    def savefig(self, fig: "plt.Figure", stem: str) -> Path:
-        """Save ``fig`` as ``<run>/<stem>.png`` and close it."""
+    def savefig(self, fig: "plt.Figure", stem: str, caption: str | None = None) -> Path:
+        """Save ``fig`` as ``<run>/<stem>.png`` and close it. ``caption``: what to look at in it (shown
+        under the figure in the HTML report and in summary.md)."""
         out = self.path / f"{stem}.png"
         fig.savefig(out, dpi=110, bbox_inches="tight")
         plt.close(fig)
-        self.figures.append(out.name)
+        if out.name not in self.figures:
+            self.figures.append(out.name)
+        if caption:
+            self.captions[out.name] = caption
+        _write_json(self.path / "figures.json",
+                    [{"file": f, "caption": self.captions.get(f, "")} for f in self.figures])
         return out
 
     def note(self, line: str) -> None:
@@ -86,22 +99,66 @@ class Run:
         print(line)
 
     def finish(self, headline: str) -> dict[str, Any]:
-        """Write metrics.json and summary.md; print the closing line naming the run directory."""
+        """Write metrics.json, summary.md and run.json; print the closing line naming the run directory."""
         self.metrics.setdefault("wall_time_s", round(time.perf_counter() - self._t0, 2))
         if "data" not in self.metrics:
             raise KeyError("metrics must say which data was used (key 'data')")
-        tmp = self.path / "metrics.json.tmp"
-        tmp.write_text(json.dumps(_jsonable(self.metrics), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, self.path / "metrics.json")
-        lines = [f"# {self.name}", "", f"Data: {self.metrics['data']}", ""]
-        lines += [f"- {n}" for n in self.notes]
-        lines += ["", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in sorted(self.metrics.items()) if not isinstance(v, (list, dict))]
-        lines += ["", "Figures:", ""] + [f"![{f}]({f})" for f in self.figures]
-        (self.path / "summary.md").write_text("\n".join(lines) + "\n")
+        plain = _jsonable(self.metrics)
+        _write_json(self.path / "metrics.json", plain, sort_keys=True)
+        _write_text(self.path / "summary.md", self._summary(plain))
+        _write_json(self.path / "run.json", {
+            "chapter": self.name, "command": self.command, "headline": headline, "data": plain["data"],
+            "notes": self.notes, "wall_time_s": plain["wall_time_s"],
+            "figures": [{"file": f, "caption": self.captions.get(f, "")} for f in self.figures]})
         value = self.metrics.get(headline)
         print(f"[{self.name}] run directory: {self.path}  {headline}={_fmt(value)}")
         return self.metrics
+
+    def _summary(self, metrics: dict[str, Any]) -> str:
+        """summary.md: notes, a table of the scalar metrics, matrices as fenced blocks, the figures.
+        Table cells hold one line each (``|`` escaped); anything multi-line goes below the table."""
+        lines = [f"# {self.name}", "", f"Command: `{self.command}`", "", f"Data: {_one_line(metrics['data'])}", ""]
+        lines += [f"- {_one_line(n)}" for n in self.notes]
+        blocks: list[str] = []
+        lines += ["", "| metric | value |", "|---|---|"]
+        for k, v in sorted(metrics.items()):
+            if _is_matrix(v) and len(v) <= 30:
+                blocks += ["", f"{k}:", "", "```", *(" ".join(f"{x:>6}" for x in row) for row in v), "```"]
+            elif isinstance(v, (list, dict)):
+                continue  # curves, tables...: in metrics.json
+            elif isinstance(v, str) and "\n" in v:
+                blocks += ["", f"{k}:", "", "```", v.rstrip("\n"), "```"]
+            else:
+                lines.append(f"| {k} | {_one_line(_fmt(v))} |")
+        lines += blocks
+        lines += ["", "Figures:", ""]
+        for f in self.figures:
+            lines += [f"![{f}]({f})", ""] + ([f"*{_one_line(self.captions[f])}*", ""] if f in self.captions else [])
+        return "\n".join(lines) + "\n"
+
+
+# The command line that started the current chapter; ``python -m examples`` sets it before each chapter.
+COMMAND: str | None = None
+
+
+def _one_line(s: Any) -> str:
+    return " ".join(str(s).split()).replace("|", "\\|")
+
+
+def _is_matrix(v: Any) -> bool:
+    return (isinstance(v, list) and len(v) > 0 and all(isinstance(r, list) and len(r) == len(v[0]) for r in v)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for r in v for x in r))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write atomically: a temporary file in the same folder, then os.replace."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj: Any, sort_keys: bool = False) -> None:
+    _write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n")
 
 
 def _fmt(v: Any) -> str:

@@ -294,10 +294,13 @@ def main(argv: list[str] | None = None) -> dict:
         run.note(f"skipped {len(data.skipped)} unreadable image(s): {', '.join(data.skipped)}")
     demo = int(data.train[0])
     img = data.image(demo)
-    run.savefig(plot_patch_grid(img), "sift_grid")
+    run.savefig(plot_patch_grid(img), "sift_grid",
+                caption="The dense grid: a 16x16 patch every 8 pixels; each gives one 128-d SIFT descriptor.")
     # the patch with the most peaked descriptor: one dominant orientation, easy to read
     i, j = np.unravel_index(np.argmax(grids[demo].max(axis=2)), grids[demo].shape[:2])
-    run.savefig(plot_patch_descriptor(img, (int(i), int(j))), "sift_patch")
+    run.savefig(plot_patch_descriptor(img, (int(i), int(j))), "sift_patch",
+                caption="One patch: its gradient field, the masked magnitudes, and the descriptor as a rose of 8 "
+                "orientations per 4x4-pixel cell; the long arrows follow the patch's dominant edge.")
 
     # 3. visual dictionary ---------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -317,10 +320,16 @@ def main(argv: list[str] | None = None) -> dict:
     plain = BagOfWords(words).fit(None)
     demo_words = plain.assign(grids[demo].reshape(-1, 128)).reshape(grids[demo].shape[:2])
     pos = grid_positions(img.shape, SIFT_PARAMS["step"], SIFT_PARAMS["patch_size"])
-    run.savefig(plot_words_on_image(img, demo_words, pos, n_words=k + 1, null_word=null), "bow_words_on_image")
+    run.savefig(plot_words_on_image(img, demo_words, pos, n_words=k + 1, null_word=null), "bow_words_on_image",
+                caption="Each patch coloured by its visual word: similar textures share a colour; flat patches "
+                "(the null word) stay uncoloured.")
     run.savefig(plot_bow_histogram(plain.transform([grids[demo]])[0], null_word=null,
-                                   title=f"'{data.classes[data.labels[demo]]}' image"), "bow_histogram")
-    run.savefig(plot_top_words(img, demo_words, pos, null_word=null), "bow_top_words")
+                                   title=f"'{data.classes[data.labels[demo]]}' image"), "bow_histogram",
+                caption="The image's bag of words (null word in grey): how often each word occurs. "
+                "This vector is all the SVM sees of the image.")
+    run.savefig(plot_top_words(img, demo_words, pos, null_word=null), "bow_top_words",
+                caption="The image's most frequent words (one row each) shown by its patches: a word is a kind "
+                "of local texture, not an object part.")
     # Words of the dictionary, shown by the patches closest to them. The most frequent words of all
     # are the border ones (the step from the image to the zero padding); the figure shows the most
     # frequent words of the image interiors (grid without its outer ring), ~60 training images.
@@ -331,7 +340,8 @@ def main(argv: list[str] | None = None) -> dict:
                  for im in sample_images]
     sample_words = plain.assign(np.concatenate([g.reshape(-1, 128) for g in inner]))
     frequent = [w for w in np.argsort(np.bincount(sample_words, minlength=k + 1))[::-1] if w != null][:8]
-    run.savefig(plot_word_examples(sample_images, inner, inner_pos, words, frequent), "dictionary_words")
+    run.savefig(plot_word_examples(sample_images, inner, inner_pos, words, frequent), "dictionary_words",
+                caption="Frequent words, each shown by the training patches closest to it: each row should look alike.")
 
     # 5. SVM study: C swept per kernel and strategy, chosen on validation ----------------------
     t0 = time.perf_counter()
@@ -343,7 +353,9 @@ def main(argv: list[str] | None = None) -> dict:
     t["svm_sweep_s"] = time.perf_counter() - t0
     (kernel, strategy), accs = max(scores.items(), key=lambda kv: max(kv[1]))
     best_C = float(C_grid[int(np.argmax(accs))])
-    run.savefig(plot_sweep(scores, C_grid), "svm_validation_vs_C")
+    run.savefig(plot_sweep(scores, C_grid), "svm_validation_vs_C",
+                caption="Validation accuracy against C per kernel (solid one-vs-one, dashed one-vs-rest): the "
+                "chosen model is the highest point; the test set is used once, afterwards.")
 
     t0 = time.perf_counter()   # refit on train + validation, evaluate once on the test set
     X_fit, y_fit = np.vstack([X["train"], X["val"]]), np.concatenate([y["train"], y["val"]])
@@ -351,7 +363,8 @@ def main(argv: list[str] | None = None) -> dict:
     pred = final.predict(X["test"])
     test_acc = float((pred == y["test"]).mean())
     t["final_fit_test_s"] = time.perf_counter() - t0
-    run.savefig(plot_confusion(y["test"], pred, data.classes), "confusion_matrix")
+    run.savefig(plot_confusion(y["test"], pred, data.classes), "confusion_matrix",
+                caption="Test confusion matrix of the chosen SVM: which scene classes are confused with which.")
 
     run.metrics.update({
         "data": data.description, "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),

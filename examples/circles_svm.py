@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> dict:
     run.note(COURSE)
 
     # 4. figures -------------------------------------------------------------------------------
-    run.savefig(plot_boundaries(models, X, y, Xt, yt, best_c), "boundaries")
+    run.savefig(plot_boundaries(models, X, y, Xt, yt, best_c), "boundaries",
+                caption="Decision boundaries per kernel at the C chosen by cross-validation: only kernels that can "
+                "bend around the inner circle (rbf, poly 2) separate the classes.")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name in KERNELS:
         line, = ax.semilogx(Cs, test[name], "-o", ms=3, label=f"{name} (test)")
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
     ax.set_title("Accuracy vs C (x: scikit-learn's test accuracy)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
-    run.savefig(fig, "accuracy_vs_c")
+    run.savefig(fig, "accuracy_vs_c", caption="Accuracy against C: dotted is cross-validation on the training set, "
+                "solid the test set, crosses scikit-learn's test accuracy (they should sit on the solid lines).")
     return run.finish("test_accuracy")
 
 

@@ -171,7 +171,8 @@ def plot_curves(run: Run, histories: dict[str, dict[str, list[float]]]) -> None:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     fig.suptitle("train (dashed) and test (solid)")
-    run.savefig(fig, "curves")
+    run.savefig(fig, "curves", caption="Cross-entropy and accuracy per epoch, train dashed, test solid. Look for the "
+                "gap: a test loss that rises while the train loss keeps falling is overfitting.")
 
 
 def plot_confusion(run: Run, y: np.ndarray, pred: np.ndarray, classes: list[str]) -> np.ndarray:
@@ -186,7 +187,8 @@ def plot_confusion(run: Run, y: np.ndarray, pred: np.ndarray, classes: list[str]
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     fig.colorbar(im, ax=ax, label="fraction of the true class")
-    run.savefig(fig, "confusion")
+    run.savefig(fig, "confusion", caption="Row-normalised confusion matrix on the test set: the diagonal is each "
+                "class's recall; bright off-diagonal cells are the classes the network mixes up.")
     return cm
 
 
@@ -203,7 +205,8 @@ def plot_filters(run: Run, B: Backend, model: Any) -> None:
             f = (f - f.min()) / max(f.max() - f.min(), 1e-12)
             ax.imshow(f[..., 0] if f.shape[2] == 1 else f, cmap="gray" if f.shape[2] == 1 else None)
     fig.suptitle("first-layer filters")
-    run.savefig(fig, "filters")
+    run.savefig(fig, "filters", caption="The first convolution's filters. After training they look like oriented "
+                "edges and blobs; filters that stayed noise did not learn (too few epochs, or a too small lr).")
 
 
 # --------------------------------------------------------------------------- the chapter

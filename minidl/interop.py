@@ -17,23 +17,45 @@ from typing import Any, Mapping
 import numpy as np
 
 
+class BackendUnavailable(RuntimeError):
+    """The backend or device asked for cannot be used here (no PyTorch, no GPU, the minidl backend on a
+    GPU, an unknown device). Raised when the Backend is built, before any model exists, so that
+    ``python -m examples`` reports it as a user error (one line, exit status 2)."""
+
+
 class Backend:
     """The namespace an example trains with: ``lib`` (minidl or torch), ``nn``, ``optim``, ``F``,
-    plus ``tensor``/``to_numpy`` that move data to and from the backend's device."""
+    plus ``tensor``/``to_numpy``/``model_to`` that move data and models to and from the backend's device.
+
+    Device placement lives here and only here: a chapter builds its model, calls ``B.model_to(model)``,
+    and makes every input with ``B.tensor(...)``; it never names a device itself. The device is checked
+    when the backend is built (``BackendUnavailable``), not deep inside the first layer."""
 
     def __init__(self, name: str, device: str = "cpu") -> None:
+        device = str(device)
         if name == "minidl":
             if device != "cpu":
-                raise ValueError(f"the minidl backend runs on the CPU only (got --device {device}); "
-                                 "use --backend torch for GPUs")
+                raise BackendUnavailable(f"the minidl backend runs on the CPU only (got --device {device}); "
+                                         "use --backend torch for GPUs")
             import minidl as lib
         elif name == "torch":
             try:
                 import torch as lib
             except ImportError as e:  # pragma: no cover - depends on the install
-                raise ImportError("--backend torch needs PyTorch: pip install -e '.[torch]'") from e
-            if str(device).startswith("cuda") and not lib.cuda.is_available():
-                raise RuntimeError(f"--device {device} requested but torch sees no CUDA device")
+                raise BackendUnavailable("--backend torch needs PyTorch: pip install -e '.[torch]'") from e
+            try:
+                dev = lib.device(device)
+            except (RuntimeError, ValueError) as e:
+                raise BackendUnavailable(f"--device {device}: not a device torch knows ({e}); use cpu or cuda") from e
+            if dev.type == "cuda":
+                if not lib.cuda.is_available():
+                    raise BackendUnavailable(f"--device {device} requested but this machine has no CUDA GPU that "
+                                             f"torch can use (torch {lib.__version__}, built for CUDA "
+                                             f"{lib.version.cuda or 'none'}); use --device cpu")
+                if dev.index is not None and dev.index >= lib.cuda.device_count():
+                    raise BackendUnavailable(f"--device {device}: only {lib.cuda.device_count()} GPU(s) visible")
+            elif dev.type != "cpu":
+                raise BackendUnavailable(f"--device {device}: the examples support cpu and cuda")
         else:
             raise ValueError(f"unknown backend {name!r}; choose 'minidl' or 'torch'")
         self.name, self.device, self.lib = name, device, lib
@@ -42,6 +64,18 @@ class Backend:
         self.F = lib.nn.functional
         self.no_grad = lib.no_grad
         self.float32, self.float64, self.int64 = lib.float32, lib.float64, lib.int64
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def set_device(self, device: str) -> None:
+        """Change the device (``torchrun``: each process takes ``cuda:<local rank>``); torch only."""
+        if self.name != "torch" and device != "cpu":
+            raise BackendUnavailable(f"the minidl backend runs on the CPU only (got {device})")
+        self.device = str(device)
+        if self.is_cuda:
+            self.lib.cuda.set_device(self.lib.device(self.device))
 
     def tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> Any:
         """A backend tensor (on the device) holding a copy of ``data``."""
@@ -113,5 +147,5 @@ def load_torch_checkpoint(path: str | Path) -> dict[str, Any]:
     return from_torch_state_dict(state)
 
 
-__all__ = ["Backend", "backend", "from_torch_state_dict", "to_torch_state_dict", "to_numpy_state_dict",
+__all__ = ["Backend", "BackendUnavailable", "backend", "from_torch_state_dict", "to_torch_state_dict", "to_numpy_state_dict",
            "load_torch_checkpoint"]
