@@ -163,8 +163,9 @@ def plot_curves(run: Run, histories: dict[str, dict[str, list[float]]]) -> None:
     for i, (name, h) in enumerate(histories.items()):
         c = f"C{i}"
         for ax, m in zip(axes, ("loss", "accuracy")):
-            ax.plot(h[f"train_{m}"], "--", color=c, alpha=0.7)
-            ax.plot(h[f"test_{m}"], "-", color=c, label=name)
+            epochs = range(1, len(h[f"train_{m}"]) + 1)
+            ax.plot(epochs, h[f"train_{m}"], "--", color=c, alpha=0.7)
+            ax.plot(epochs, h[f"test_{m}"], "-", color=c, label=name)
     for ax, m in zip(axes, ("cross-entropy", "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(m)
