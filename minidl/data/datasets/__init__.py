@@ -4,5 +4,7 @@ from minidl.data.datasets.cifar import (CIFAR10, read_cifar_binary, read_cifar_p
                                         restricted_load)
 from minidl.data.datasets.digits import load_digits  # noqa: F401
 from minidl.data.datasets.folder import IMG_EXTENSIONS, ImageFolder, read_image  # noqa: F401
+from minidl.data.datasets.mnistm import (MNISTM, load_backgrounds, read_mnistm_labels,  # noqa: F401
+                                         synthesize_mnistm, synthesize_mnistm_cached, texture_backgrounds)
 from minidl.data.datasets.mnist import (IMAGES_MAGIC, KMNIST, LABELS_MAGIC, MNIST, FashionMNIST,  # noqa: F401
                                         read_idx)
