@@ -8,3 +8,4 @@ from minidl.nn.layers import (Dropout, Flatten, Identity, LeakyReLU, Linear, Log
                               Sigmoid, Softmax, Tanh)
 from minidl.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from minidl.nn.module import Module, Parameter  # noqa: F401
+from minidl.nn.variational import BayesLinear, LinearVariational  # noqa: F401
