@@ -1,4 +1,9 @@
-"""Activations: tanh, sigmoid, relu, leaky_relu, softmax, log_softmax, logsumexp, dropout."""
+"""Activations: tanh, sigmoid, relu, leaky_relu, softmax, log_softmax, logsumexp, dropout.
+
+Backwards are written once for ndarrays and Tensors (``xp = ctx.xp``, see ``minidl.autograd``): the
+saved output (h, s, y, z) is the output tensor itself when the backward is recorded, so
+``1 - h * h`` is then a function of x, as the second derivative needs.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -15,6 +20,8 @@ from minidl.tensor import Tensor
 class Tanh(Function):
     """h = tanh(x).   dh/dx = 1 - h^2   (the course's (1 - h^2) factor in the MLP backward)."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
         h = np.tanh(x)
@@ -29,6 +36,8 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     """s = 1 / (1 + e^-x) (computed without overflow).   ds/dx = s (1 - s)."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -45,6 +54,8 @@ class Sigmoid(Function):
 class ReLU(Function):
     """z = max(x, 0).   dz/dx = 1 where x > 0, else 0 (0 at x = 0, as in torch)."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
         positive = x > 0
@@ -60,6 +71,8 @@ class ReLU(Function):
 class LeakyReLU(Function):
     """z = x if x > 0 else a x.   dz/dx = 1 if x > 0 else a."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, negative_slope: float) -> np.ndarray:
         positive = x > 0
@@ -70,7 +83,7 @@ class LeakyReLU(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         (positive,) = ctx.saved
-        return np.where(positive, g, g * np.asarray(ctx.a, g.dtype))
+        return ctx.xp.where(positive, g, g * np.asarray(ctx.a, g.dtype))
 
 
 class Softmax(Function):
@@ -78,6 +91,8 @@ class Softmax(Function):
 
     dL/dx_i = y_i (g_i - sum_j g_j y_j)   (the Jacobian diag(y) - y y^T applied to g).
     """
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, dim: int) -> np.ndarray:
@@ -90,7 +105,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         (y,) = ctx.saved
-        return y * (g - np.sum(g * y, axis=ctx.dim, keepdims=True))
+        return y * (g - ctx.xp.sum(g * y, axis=ctx.dim, keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -98,6 +113,8 @@ class LogSoftmax(Function):
 
     With a one-hot y and L = -sum_i y_i z_i this is softmax(x) - y: the course's dL/dy~ = y^ - y.
     """
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, dim: int) -> np.ndarray:
@@ -110,11 +127,14 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         (z,) = ctx.saved
-        return g - np.exp(z) * np.sum(g, axis=ctx.dim, keepdims=True)
+        xp = ctx.xp
+        return g - xp.exp(z) * xp.sum(g, axis=ctx.dim, keepdims=True)
 
 
 class LogSumExp(Function):
     """z = log sum_i e^{x_i} over ``dim`` = m + log sum_i e^{x_i - m}, m = max.   dz/dx_i = softmax(x)_i."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
@@ -122,20 +142,24 @@ class LogSumExp(Function):
         m = np.where(np.isfinite(m), m, 0)  # rows of -inf give -inf, not NaN
         with np.errstate(divide="ignore"):
             z = m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))
-        ctx.save_for_backward(x, z)
+        out = z if keepdim else np.squeeze(z, axis=axes)
+        ctx.save_for_backward(x, out)
         ctx.axes, ctx.keepdim = axes, keepdim
-        return z if keepdim else np.squeeze(z, axis=axes)
+        return out
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         x, z = ctx.saved
+        xp = ctx.xp
         if not ctx.keepdim:
-            g = np.expand_dims(g, ctx.axes)
-        return g * np.exp(x - z)
+            g, z = xp.expand_dims(g, ctx.axes), xp.expand_dims(z, ctx.axes)
+        return g * xp.exp(x - z)
 
 
 class Dropout(Function):
     """z = x * m / (1 - p) with m ~ Bernoulli(1 - p) (inverted dropout).   dz/dx = m / (1 - p)."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, mask: np.ndarray, scale: float) -> np.ndarray:

@@ -2,6 +2,9 @@
 
 Each backward returns the gradient for the *broadcast* shape; the engine sums it back to each
 input's shape (``autograd._unbroadcast``), so nothing here worries about broadcasting.
+
+Every backward here is written once for ndarrays and Tensors (``xp = ctx.xp``, see the
+``minidl.autograd`` docstring), so all of these ops are twice differentiable.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from minidl.tensor import Tensor
 class Add(Function):
     """z = x + y.   dz/dx = 1,  dz/dy = 1."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return x + y
@@ -30,6 +35,8 @@ class Add(Function):
 class Sub(Function):
     """z = x - y.   dz/dx = 1,  dz/dy = -1."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return x - y
@@ -41,6 +48,8 @@ class Sub(Function):
 
 class Mul(Function):
     """z = x * y.   dz/dx = y,  dz/dy = x."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -56,6 +65,8 @@ class Mul(Function):
 
 class Div(Function):
     """z = x / y.   dz/dx = 1/y,  dz/dy = -x/y^2 = -z/y."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -73,6 +84,8 @@ class Div(Function):
 class Neg(Function):
     """z = -x.   dz/dx = -1."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
         return -x
@@ -85,6 +98,8 @@ class Neg(Function):
 class PowScalar(Function):
     """z = x^c for a constant c.   dz/dx = c x^(c-1)  (0 when c = 0, as in torch)."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, exponent: float) -> np.ndarray:
         ctx.save_for_backward(x)
@@ -94,14 +109,16 @@ class PowScalar(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         (x,) = ctx.saved
-        c = ctx.exponent
+        c, xp = ctx.exponent, ctx.xp
         if c == 0:
-            return np.zeros_like(g)
-        return g * (c * np.power(x, c - 1)).astype(x.dtype, copy=False)
+            return xp.zeros_like(g)
+        return g * xp.astype(c * xp.power(x, c - 1), x.dtype)
 
 
 class Pow(Function):
     """z = x^y for tensors.   dz/dx = y x^(y-1),   dz/dy = x^y ln x  (0 where x = 0 and y >= 0)."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -112,13 +129,14 @@ class Pow(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         x, y, z = ctx.saved
+        xp = ctx.xp
+        xa, ya = xp.data(x), xp.data(y)  # the numbers, for the masks (constants)
         gx = gy = None
-        if ctx.needs_input_grad[0]:
-            gx = g * np.where(y == 0, 0.0, y * np.power(x, y - 1)).astype(g.dtype, copy=False)
-        if ctx.needs_input_grad[1]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                dy = np.where((x == 0) & (y >= 0), 0.0, z * np.log(x))
-            gy = g * dy.astype(g.dtype, copy=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if ctx.needs_input_grad[0]:
+                gx = g * xp.astype(xp.where(ya == 0, 0.0, y * xp.power(x, y - 1)), g.dtype)
+            if ctx.needs_input_grad[1]:
+                gy = g * xp.astype(xp.where((xa == 0) & (ya >= 0), 0.0, z * xp.log(x)), g.dtype)
         return gx, gy
 
 
@@ -129,6 +147,8 @@ class Matmul(Function):
     column (y) vector and the extra axis is removed again; the engine sums broadcast batch dims.
     """
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(x, y)
@@ -137,20 +157,21 @@ class Matmul(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         x, y = ctx.saved
+        xp = ctx.xp
         x2 = x[None, :] if x.ndim == 1 else x          # (..., n, k)
         y2 = y[:, None] if y.ndim == 1 else y          # (..., k, m)
         g2 = g
         if y.ndim == 1:
-            g2 = np.expand_dims(g2, -1)                # restore the m = 1 axis
+            g2 = xp.expand_dims(g2, -1)                # restore the m = 1 axis
         if x.ndim == 1:
-            g2 = np.expand_dims(g2, -2)                # restore the n = 1 axis
+            g2 = xp.expand_dims(g2, -2)                # restore the n = 1 axis
         gx = gy = None
         if ctx.needs_input_grad[0]:
-            gx = np.matmul(g2, np.swapaxes(y2, -1, -2))
+            gx = xp.matmul(g2, xp.swapaxes(y2, -1, -2))
             if x.ndim == 1:
                 gx = gx[..., 0, :]
         if ctx.needs_input_grad[1]:
-            gy = np.matmul(np.swapaxes(x2, -1, -2), g2)
+            gy = xp.matmul(xp.swapaxes(x2, -1, -2), g2)
             if y.ndim == 1:
                 gy = gy[..., 0]
         return gx, gy

@@ -1,4 +1,8 @@
-"""Elementwise functions: exp, log, log1p, sqrt, abs, clamp, maximum, minimum, where, and casts."""
+"""Elementwise functions: exp, log, log1p, sqrt, abs, sign, clamp, maximum, minimum, where, and casts.
+
+Backwards are written once for ndarrays and Tensors (``xp = ctx.xp``, see ``minidl.autograd``); masks
+are computed from the numbers (``xp.data``) and are constants of the recorded graph.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -12,6 +16,8 @@ from minidl.tensor import Tensor
 
 class Exp(Function):
     """z = e^x.   dz/dx = e^x = z."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -27,6 +33,8 @@ class Exp(Function):
 
 class Log(Function):
     """z = ln x.   dz/dx = 1/x."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -44,6 +52,8 @@ class Log(Function):
 class Log1p(Function):
     """z = ln(1 + x), accurate for small x.   dz/dx = 1/(1 + x)."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(x)
@@ -59,6 +69,8 @@ class Log1p(Function):
 
 class Sqrt(Function):
     """z = sqrt(x).   dz/dx = 1/(2 sqrt x) = 1/(2z)."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -77,6 +89,8 @@ class Sqrt(Function):
 class Abs(Function):
     """z = |x|.   dz/dx = sign(x)  (0 at x = 0, as in torch)."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(x)
@@ -85,11 +99,13 @@ class Abs(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         (x,) = ctx.saved
-        return g * np.sign(x)
+        return g * ctx.xp.sign(x)
 
 
 class Clamp(Function):
     """z = min(max(x, lo), hi).   dz/dx = 1 where lo < x < hi, else 0 (0 exactly at a bound, as torch)."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, min: float | None, max: float | None) -> np.ndarray:
@@ -110,6 +126,8 @@ class Clamp(Function):
 class Maximum(Function):
     """z = max(x, y) elementwise.   The gradient goes to the larger input; ties split it in half (torch)."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(x, y)
@@ -118,12 +136,15 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = ctx.saved
+        x, y = ctx.xp.data(x), ctx.xp.data(y)
         share = np.where(x == y, 0.5, 1.0).astype(g.dtype)
-        return g * share * (x >= y), g * share * (y >= x)
+        return g * (share * (x >= y)), g * (share * (y >= x))
 
 
 class Minimum(Function):
     """z = min(x, y) elementwise.   The gradient goes to the smaller input; ties split it in half."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -133,12 +154,15 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = ctx.saved
+        x, y = ctx.xp.data(x), ctx.xp.data(y)
         share = np.where(x == y, 0.5, 1.0).astype(g.dtype)
-        return g * share * (x <= y), g * share * (y <= x)
+        return g * (share * (x <= y)), g * (share * (y <= x))
 
 
 class Where(Function):
     """z = x where cond else y.   dz/dx = cond,  dz/dy = not cond  (cond is not differentiable)."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, y: np.ndarray, *, cond: np.ndarray) -> np.ndarray:
@@ -149,11 +173,27 @@ class Where(Function):
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         (cond,) = ctx.saved
         zero = np.zeros((), dtype=g.dtype)
-        return np.where(cond, g, zero), np.where(cond, zero, g)
+        return ctx.xp.where(cond, g, zero), ctx.xp.where(cond, zero, g)
+
+
+class Sign(Function):
+    """z = sign(x) in {-1, 0, 1}.   dz/dx = 0 (almost everywhere); it stays in the graph, as in torch."""
+
+    twice_differentiable = True
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        return np.sign(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
+        return ctx.xp.zeros_like(g)
 
 
 class Cast(Function):
     """z = x converted to another floating dtype.   dz/dx = 1 (the gradient is cast back by the engine)."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
@@ -166,6 +206,8 @@ class Cast(Function):
 
 class Clone(Function):
     """z = a copy of x.   dz/dx = 1."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -198,8 +240,8 @@ def abs(x: Tensor) -> Tensor:
 
 
 def sign(x: Tensor) -> Tensor:
-    """Not differentiable (its derivative is 0 almost everywhere)."""
-    return Tensor(np.sign(x._data))
+    """sign(x); its gradient is 0 (almost everywhere), and the result stays in the graph as torch's does."""
+    return Sign.apply(x) if x.dtype.kind in "fc" else Tensor(np.sign(x._data))
 
 
 def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:

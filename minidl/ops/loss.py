@@ -1,6 +1,7 @@
 """The loss ops that need their own backward: negative log-likelihood (the second half of
 cross-entropy) and binary cross-entropy on probabilities or on logits. Each returns the
-*unreduced* per-element loss; ``nn.functional`` applies the reduction with ``sum``/``mean``."""
+*unreduced* per-element loss; ``nn.functional`` applies the reduction with ``sum``/``mean``.
+Backwards are written once for ndarrays and Tensors (``xp = ctx.xp``, see ``minidl.autograd``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,6 +16,8 @@ class NLLLoss(Function):
     Composed with ``log_softmax`` this is cross-entropy, whose gradient is softmax(x) - y.
     """
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, z: np.ndarray, *, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
         # weight: (N, *d), already zero where the target is ignored
@@ -27,14 +30,15 @@ class NLLLoss(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         safe, weight = ctx.saved
-        gz = np.zeros(ctx.shape, dtype=g.dtype)
-        np.put_along_axis(gz, np.expand_dims(safe, 1), np.expand_dims(-g * weight, 1), axis=1)
-        return gz
+        xp = ctx.xp
+        return xp.scatter_along(ctx.shape, np.expand_dims(safe, 1), xp.expand_dims(-g * weight, 1), 1)
 
 
 class BinaryCrossEntropy(Function):
     """l = -w [y log x + (1 - y) log(1 - x)], each log clamped at -100 as torch does (so x = 0 or 1
     gives a finite loss).   dl/dx = w (x - y) / max(x (1 - x), 1e-12)."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, target: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
@@ -50,7 +54,7 @@ class BinaryCrossEntropy(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         x, y, w = ctx.saved
-        gx = g * (x - y) / np.maximum(x * (1 - x), np.asarray(1e-12, x.dtype))
+        gx = g * (x - y) / ctx.xp.maximum(x * (1 - x), np.asarray(1e-12, x.dtype))
         return gx if w is None else gx * w
 
 
@@ -61,6 +65,8 @@ class BinaryCrossEntropyWithLogits(Function):
     log(1 + e^-|x|) + max(-x, 0) so that logits of +-100 stay finite.
     dl/dx = w [(1 - y) - c (1 - s(x))]  (= w (s(x) - y) when p = 1).
     """
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, target: np.ndarray, weight: np.ndarray | None,
@@ -74,8 +80,7 @@ class BinaryCrossEntropyWithLogits(Function):
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
-        from scipy.special import expit
         x, y, w, pw = ctx.saved
         c = 1 + (pw - 1) * y if pw is not None else 1
-        gx = g * ((1 - y) - c * (1 - expit(x)))
+        gx = g * ((1 - y) - c * (1 - ctx.xp.sigmoid(x)))
         return gx if w is None else gx * w

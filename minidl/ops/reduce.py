@@ -1,5 +1,6 @@
 """Reductions: sum, mean, var, std, max, min, argmax, argmin (with ``dim``, ``keepdim``, negative
-and tuple dims). Each backward first puts back the reduced axes (``_expand``), then broadcasts."""
+and tuple dims). Each backward first puts back the reduced axes (``_expand``), then broadcasts.
+Backwards are written once for ndarrays and Tensors (``xp = ctx.xp``, see ``minidl.autograd``)."""
 from __future__ import annotations
 
 import builtins
@@ -16,15 +17,17 @@ MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
 
 
-def _expand(g: np.ndarray, axes: tuple[int, ...], keepdim: bool, shape: tuple[int, ...]) -> np.ndarray:
+def _expand(xp: Any, g: Any, axes: tuple[int, ...], keepdim: bool, shape: tuple[int, ...]) -> Any:
     """Broadcast the gradient of a reduction back to the input's ``shape``."""
     if not keepdim and axes:
-        g = np.expand_dims(g, axes)
-    return np.broadcast_to(g, shape)
+        g = xp.expand_dims(g, axes)
+    return xp.broadcast_to(g, shape)
 
 
 class Sum(Function):
     """z = sum_i x_i over ``dim``.   dz/dx_i = 1: the gradient is copied to every summed element."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
@@ -33,11 +36,13 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
-        return _expand(g, ctx.axes, ctx.keepdim, ctx.shape)
+        return _expand(ctx.xp, g, ctx.axes, ctx.keepdim, ctx.shape)
 
 
 class Mean(Function):
     """z = (1/n) sum_i x_i.   dz/dx_i = 1/n."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
@@ -47,7 +52,7 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
-        return _expand(g / np.asarray(ctx.n, dtype=g.dtype), ctx.axes, ctx.keepdim, ctx.shape)
+        return _expand(ctx.xp, g / np.asarray(ctx.n, dtype=g.dtype), ctx.axes, ctx.keepdim, ctx.shape)
 
 
 class Var(Function):
@@ -56,26 +61,32 @@ class Var(Function):
     dz/dx_i = 2 (x_i - m) / (n - c)   (the terms through m cancel because sum_i (x_i - m) = 0).
     """
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, axes: tuple[int, ...], keepdim: bool, correction: int) -> np.ndarray:
         ctx.axes, ctx.keepdim, ctx.shape = axes, keepdim, x.shape
         n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
         ctx.denom = builtins.max(n - correction, 0)
         centred = x - np.mean(x, axis=axes, keepdims=True)
-        ctx.save_for_backward(centred)
+        ctx.save_for_backward(x)
         with np.errstate(divide="ignore", invalid="ignore"):
             return (np.sum(centred * centred, axis=axes, keepdims=keepdim) / ctx.denom).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
-        (centred,) = ctx.saved
+        (x,) = ctx.saved
+        xp = ctx.xp
+        centred = x - xp.mean(x, axis=ctx.axes, keepdims=True)  # recomputed: a function of x when recording
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.asarray(2.0 / ctx.denom if ctx.denom else np.inf, dtype=g.dtype)
-        return _expand(g, ctx.axes, ctx.keepdim, ctx.shape) * centred * scale
+        return _expand(xp, g, ctx.axes, ctx.keepdim, ctx.shape) * centred * scale
 
 
 class MaxAll(Function):
     """z = max_i x_i over all elements.   The gradient is shared evenly among tied maxima (torch)."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, take_min: bool = False) -> np.ndarray:
@@ -86,11 +97,13 @@ class MaxAll(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         (ties,) = ctx.saved
-        return ties * (g / np.asarray(ties.sum(), dtype=g.dtype))
+        return (g / np.asarray(ties.sum(), dtype=g.dtype)) * ties
 
 
 class MaxDim(Function):
     """z = x at ``index`` along ``dim`` (the arg-max or arg-min).   The gradient goes to that one element."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, dim: int, index: np.ndarray, keepdim: bool) -> np.ndarray:
@@ -102,9 +115,8 @@ class MaxDim(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         (index,) = ctx.saved
-        gx = np.zeros(ctx.shape, dtype=g.dtype)
-        np.put_along_axis(gx, index, g if ctx.keepdim else np.expand_dims(g, ctx.dim), axis=ctx.dim)
-        return gx
+        xp = ctx.xp
+        return xp.scatter_along(ctx.shape, index, g if ctx.keepdim else xp.expand_dims(g, ctx.dim), ctx.dim)
 
 
 # --------------------------------------------------------------------------- user-facing functions

@@ -1,5 +1,6 @@
 """Shape ops: reshape/view, flatten, squeeze, unsqueeze (all reshapes), permute/transpose, expand,
-cat, stack, and indexing. None of them changes a number; their backward only moves gradients."""
+cat, stack, and indexing. None of them changes a number; their backward only moves gradients.
+Backwards are written once for ndarrays and Tensors (``xp = ctx.xp``, see ``minidl.autograd``)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -8,11 +9,14 @@ import numpy as np
 
 from minidl.autograd import Context, Function
 from minidl.ops._util import as_tensor, cast, index_arrays, normalize_dim
+from minidl.ops._xp import scatter_add
 from minidl.tensor import Tensor
 
 
 class Reshape(Function):
     """z = x with a new shape.   dL/dx = dL/dz reshaped back."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
@@ -27,6 +31,8 @@ class Reshape(Function):
 class Permute(Function):
     """z = x with its axes reordered by ``dims``.   dL/dx = dL/dz with the inverse order."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, dims: tuple[int, ...]) -> np.ndarray:
         ctx.inverse = tuple(np.argsort(dims))
@@ -34,12 +40,14 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
-        return np.transpose(g, ctx.inverse)
+        return ctx.xp.transpose(g, ctx.inverse)
 
 
 class Expand(Function):
     """z = x broadcast to a larger shape (a view).   dL/dx = sum of dL/dz over the copies; the
     engine's broadcast reduction does exactly that, so backward passes ``g`` through."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
@@ -53,6 +61,8 @@ class Expand(Function):
 class Cat(Function):
     """z = [x_1, x_2, ...] joined along ``dim``.   dL/dx_k = the slice of dL/dz that x_k filled."""
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, *xs: np.ndarray, dim: int) -> np.ndarray:
         ctx.dim = dim
@@ -61,11 +71,13 @@ class Cat(Function):
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(np.split(g, ctx.splits, axis=ctx.dim))
+        return tuple(ctx.xp.split(g, ctx.splits, axis=ctx.dim))
 
 
 class Stack(Function):
     """z = x_1, x_2, ... stacked along a new axis ``dim``.   dL/dx_k = dL/dz[..., k, ...]."""
+
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Context, *xs: np.ndarray, dim: int) -> np.ndarray:
@@ -74,7 +86,7 @@ class Stack(Function):
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(np.take(g, k, axis=ctx.dim) for k in range(g.shape[ctx.dim]))
+        return tuple(ctx.xp.take(g, k, axis=ctx.dim) for k in range(g.shape[ctx.dim]))
 
 
 class GetItem(Function):
@@ -84,6 +96,8 @@ class GetItem(Function):
     integer indices) receives the sum of its gradients, hence ``np.add.at`` (unbuffered add).
     """
 
+    twice_differentiable = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, index: Any) -> np.ndarray:
         ctx.index, ctx.shape = index, x.shape
@@ -92,29 +106,26 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
-        gx = np.zeros(ctx.shape, dtype=g.dtype)
-        if _is_basic(ctx.index):
-            gx[ctx.index] = g  # slices and ints never repeat an element
-        else:
-            np.add.at(gx, _bool_to_int(ctx.index), g)
-        return gx
+        return ctx.xp.scatter_index(ctx.shape, ctx.index, g)
 
 
-def _is_basic(index: Any) -> bool:
-    parts = index if isinstance(index, tuple) else (index,)
-    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+class ScatterAdd(Function):
+    """z = zeros(shape) with g added at ``index`` (an element hit twice gets both): GetItem's backward
+    as an op of its own, so that a recorded backward through indexing can be differentiated again.
 
+    It is linear in g, and its adjoint is reading at ``index``: dL/dg = dL/dz[index].
+    """
 
-def _bool_to_int(index: Any) -> Any:
-    """Boolean masks as the integer arrays they select (what ``np.add.at`` needs)."""
-    parts = index if isinstance(index, tuple) else (index,)
-    out: list[Any] = []
-    for p in parts:
-        if isinstance(p, np.ndarray) and p.dtype == np.bool_:
-            out.extend(np.nonzero(p))
-        else:
-            out.append(p)
-    return tuple(out)
+    twice_differentiable = True
+
+    @staticmethod
+    def forward(ctx: Context, g: np.ndarray, *, shape: tuple[int, ...], index: Any) -> np.ndarray:
+        ctx.index = index
+        return scatter_add(shape, index, g)
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray) -> np.ndarray:
+        return grad[ctx.index]
 
 
 # --------------------------------------------------------------------------- user-facing functions
