@@ -26,6 +26,31 @@ from minidl.tensor import Tensor
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` / ``register_forward_pre_hook`` return: ``handle.remove()`` takes the
+    hook off again (also usable as ``with module.register_forward_hook(f): ...``), as torch's handle."""
+
+    _next_id = 0
+
+    def __init__(self, hooks_dict: "OrderedDict[int, Any]", extra_dict: "dict[int, Any] | None" = None) -> None:
+        self.hooks_dict = hooks_dict
+        self.extra_dict = extra_dict
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        """Remove the hook; removing twice is harmless (torch's behaviour)."""
+        self.hooks_dict.pop(self.id, None)
+        if self.extra_dict is not None:
+            self.extra_dict.pop(self.id, None)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
 class Parameter(Tensor):
     """A tensor that a Module trains: ``requires_grad=True`` and listed by ``parameters()``."""
 
@@ -50,12 +75,76 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_hooks_with_kwargs", {})
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        """``forward`` wrapped by the hooks, in torch's order: each forward pre-hook sees (and may replace) the
+        positional inputs, then ``forward`` runs, then each forward hook sees (and may replace) the output.
+
+        A pre-hook ``hook(module, args)`` returns None (keep the inputs) or new inputs (a non-tuple is
+        wrapped in a 1-tuple); with ``with_kwargs=True`` it is ``hook(module, args, kwargs)`` and returns
+        None or ``(args, kwargs)``. A forward hook ``hook(module, args, output)`` (``with_kwargs``:
+        ``hook(module, args, kwargs, output)``) returns None (keep the output) or a replacement."""
+        pre = self.__dict__.get("_forward_pre_hooks")
+        post = self.__dict__.get("_forward_hooks")
+        if not pre and not post:
+            return self.forward(*args, **kwargs)
+        with_kwargs = self.__dict__.get("_hooks_with_kwargs", {})
+        for hid, hook in list(pre.items()):
+            if with_kwargs.get(hid):
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hid, hook in list(post.items()):
+            result = hook(self, args, kwargs, output) if with_kwargs.get(hid) else hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    # ------------------------------------------------------------------ hooks
+    def _add_hook(self, store: str, hook: Callable[..., Any], prepend: bool, with_kwargs: bool) -> RemovableHandle:
+        if "_forward_hooks" not in self.__dict__:  # a subclass that skipped Module.__init__'s hook tables
+            object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+            object.__setattr__(self, "_forward_hooks", OrderedDict())
+            object.__setattr__(self, "_hooks_with_kwargs", {})
+        hooks: OrderedDict = self.__dict__[store]
+        handle = RemovableHandle(hooks, self._hooks_with_kwargs)
+        hooks[handle.id] = hook
+        if with_kwargs:
+            self._hooks_with_kwargs[handle.id] = True
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every ``forward``; it may return replacement inputs.
+        ``prepend=True`` runs it before the hooks already registered. Returns a handle: ``handle.remove()``."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every ``forward``; it may return a replacement output.
+        The course uses it to read a layer's activations::
+
+            feats = {}
+            h = model.features[29].register_forward_hook(lambda m, args, out: feats.update(relu5=out))
+            model(x); h.remove()
+        """
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs)
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name: str, value: Any) -> None:
