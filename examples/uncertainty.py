@@ -1,0 +1,262 @@
+"""Chapter 4-c: uncertainty in practice: MC dropout, failure prediction (ConfidNet), OOD detection (ODIN).
+
+    python -m examples uncertainty --data-dir ../shared/data     # MNIST (split of the official test set) + KMNIST
+    python -m examples uncertainty --quick                       # embedded digits + generated OOD blobs
+    python -m examples uncertainty ... --backend torch
+
+1. MC dropout. LeNet-5 with dropout (p = 0.5 before fc4 and fc5). At test time dropout stays on and we run
+   T = 100 passes: mc_probs (T, N, 10). Dropout sits only in the fully connected head, so the convolutions
+   run once and the head T times: the same computation, 100x cheaper. From mc_probs
+   (minidl/uncertainty.py): var-ratio 1 - f_mode/T, predictive entropy H[p_bar], mutual information
+   H[p_bar] - mean_t H[p_t].
+2. Failure prediction: which test predictions are wrong? Errors are the POSITIVE class. Scores: MCP
+   (1 - max softmax), MC-dropout entropy, and ConfidNet: an MLP on the classifier's frozen penultimate
+   features (84-d) regressing the true-class probability p(y*|x) with MSE, trained on images the
+   classifier never saw (score 1 - predicted TCP). Unlike MCP, TCP is low on errors even when the
+   network is confident in the wrong class.
+3. OOD detection: MNIST test (negative) vs KMNIST (positive). Scores: MCP, MC-dropout entropy and mutual
+   information, and ODIN: softmax at temperature T of an input nudged by epsilon * sign of the gradient
+   that raises the top class's log-probability (in-distribution inputs gain more from the nudge), with
+   (T, epsilon) chosen on the validation split, never on the test split.
+
+AUPR and AUROC are computed by minidl.uncertainty (checked against scikit-learn in tests/test_uncertainty.py).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from examples import uncertainty_data
+from examples._runner import Run, make_parser
+from minidl import uncertainty as U
+from minidl.interop import Backend, backend
+
+T_PASSES = 100
+
+
+# --------------------------------------------------------------------------- models
+def lenet_dropout(nn: Any, image_size: int, p: float = 0.5) -> tuple[Any, Any]:
+    """LeNet-5 (minidl.models.lenet's layout) as (features: the convolutions, head: fc3-fc4-fc5 with dropout)."""
+    small = image_size < 16
+    side = image_size // 2
+    side = ((side + 2 * 2 - 5) + 1 if small else side - 4) // 2
+    features = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 6, 5, padding=2)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(6, 16, 5, padding=2 if small else 0)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
+        ("flatten", nn.Flatten())]))
+    head = nn.Sequential(OrderedDict([
+        ("fc3", nn.Linear(16 * side * side, 120)), ("relu3", nn.ReLU()), ("drop3", nn.Dropout(p)),
+        ("fc4", nn.Linear(120, 84)), ("relu4", nn.ReLU()), ("drop4", nn.Dropout(p)),
+        ("fc5", nn.Linear(84, 10))]))
+    return features, head
+
+
+def train_classifier(B: Backend, features: Any, head: Any, X: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> None:
+    params = list(features.parameters()) + list(head.parameters())
+    opt = B.optim.Adam(params, lr=2e-3)
+    sched = B.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
+    loss_fn = B.nn.CrossEntropyLoss()
+    rng = np.random.default_rng(seed)
+    features.train()
+    head.train()
+    for epoch in range(epochs):
+        order = rng.permutation(len(X))
+        for s in tqdm(range(0, len(X), 32), desc=f"LeNet epoch {epoch + 1}/{epochs}", leave=False):
+            idx = order[s:s + 32]
+            loss = loss_fn(head(features(B.tensor(X[idx]))), B.tensor(y[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+
+
+def conv_features(B: Backend, features: Any, X: np.ndarray) -> np.ndarray:
+    features.eval()
+    with B.no_grad():
+        return np.concatenate([B.to_numpy(features(B.tensor(X[s:s + 500]))) for s in range(0, len(X), 500)])
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def head_outputs(B: Backend, head: Any, F: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(deterministic probabilities (N, 10), penultimate features (N, 84), mc_probs (T, N, 10))."""
+    head.eval()
+    with B.no_grad():
+        f = B.tensor(F)
+        penult = head.relu4(head.fc4(head.relu3(head.fc3(f))))
+        probs = softmax(B.to_numpy(head.fc5(penult)).astype(np.float64))
+        head.train()                                           # MC dropout: dropout on at test time
+        mc = np.stack([softmax(B.to_numpy(head(f)).astype(np.float64)) for _ in range(T)])
+    head.eval()
+    return probs, B.to_numpy(penult), mc
+
+
+def train_confidnet(B: Backend, penult: np.ndarray, tcp: np.ndarray, epochs: int, seed: int, width: int) -> Any:
+    """MLP 84 -> width -> width -> 1 (sigmoid) regressing the true-class probability with MSE (Adam)."""
+    B.manual_seed(seed + 7)
+    nn = B.nn
+    net = B.model_to(nn.Sequential(nn.Linear(penult.shape[1], width), nn.ReLU(), nn.Linear(width, width),
+                                   nn.ReLU(), nn.Linear(width, 1), nn.Sigmoid()))
+    opt = B.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = nn.MSELoss()
+    rng = np.random.default_rng(seed)
+    net.train()
+    for _ in tqdm(range(epochs), desc="ConfidNet", leave=False):
+        order = rng.permutation(len(penult))
+        for s in range(0, len(penult), 64):
+            idx = order[s:s + 64]
+            loss = loss_fn(net(B.tensor(penult[idx])).reshape(-1), B.tensor(tcp[idx].astype(np.float32)))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    return net
+
+
+def odin_scores(B: Backend, features: Any, head: Any, X: np.ndarray, temperature: float, eps: float) -> np.ndarray:
+    """1 - max softmax(f(x~) / T), x~ = x - eps * sign(-grad_x log softmax(f(x)/T)_yhat) (ODIN)."""
+    features.eval()
+    head.eval()
+    out = []
+    for s in range(0, len(X), 250):
+        x = B.tensor(X[s:s + 250], requires_grad=True)
+        logits = head(features(x)) / temperature
+        yhat = B.tensor(B.to_numpy(logits.argmax(dim=1)))
+        B.F.cross_entropy(logits, yhat, reduction="sum").backward()      # -log S_yhat, summed
+        x_new = X[s:s + 250] - eps * np.sign(B.to_numpy(x.grad))
+        with B.no_grad():
+            z = B.to_numpy(head(features(B.tensor(x_new.astype(np.float32))))).astype(np.float64) / temperature
+        out.append(1 - softmax(z).max(1))
+    return np.concatenate(out)
+
+
+# --------------------------------------------------------------------------- figures
+def plot_extremes(run: Run, X: np.ndarray, mc: np.ndarray, score: np.ndarray, y: np.ndarray, k: int = 4) -> None:
+    import matplotlib.pyplot as plt
+    order = np.argsort(score)
+    picks = [("most uncertain", i) for i in order[::-1][:k]] + [("least uncertain", i) for i in order[:k]]
+    fig, axes = plt.subplots(2, 2 * k, figsize=(2.1 * 2 * k, 4.6))
+    for j, (what, i) in enumerate(picks):
+        r, c = divmod(j, k)
+        votes = np.bincount(mc[:, i].argmax(-1), minlength=10)
+        axes[r, 2 * c].imshow(X[i, 0], cmap="gray")
+        axes[r, 2 * c].set_title(f"{what}\nlabel {y[i]}, vr {score[i]:.2f}", fontsize=7)
+        axes[r, 2 * c].axis("off")
+        axes[r, 2 * c + 1].bar(range(10), votes, color="C0")
+        axes[r, 2 * c + 1].set_xticks(range(10))
+        axes[r, 2 * c + 1].tick_params(labelsize=6)
+        axes[r, 2 * c + 1].set_ylim(0, T_PASSES)
+    fig.tight_layout()
+    run.savefig(fig, "most_least_uncertain", caption="Top: the test images with the highest var-ratio, each with the "
+                "histogram of the classes voted by the 100 MC-dropout passes; bottom: the lowest (every pass agrees). "
+                "Uncertain images are ambiguous or badly written; sure ones are clean prototypes.")
+
+
+def plot_pr(run: Run, stem: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], labels: np.ndarray,
+            caption: str, positive: str) -> None:
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for name, scores in curves.items():
+        p, r, _ = U.precision_recall_curve(scores, labels)
+        ax.step(np.r_[0, r], np.r_[p[0], p], where="post", label=f"{name} (AUPR {U.average_precision(scores, labels):.3f})")
+    ax.axhline(labels.mean(), color="gray", ls=":", label=f"chance ({labels.mean():.3f})")
+    ax.set_xlabel(f"recall ({positive} found)")
+    ax.set_ylabel("precision")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    run.savefig(fig, stem, caption=caption)
+
+
+# --------------------------------------------------------------------------- the chapter
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = make_parser("uncertainty", "Chapter 4-c: MC dropout, failure prediction, OOD detection")
+    p.add_argument("--dataset", choices=["digits", "mnist"], default=None,
+                   help="default: mnist when a data directory is given (and not --quick), else digits")
+    p.add_argument("--ood", default=None, help=f"OOD images (.npy or IDX); default <data-dir>/{uncertainty_data.KMNIST_NPY}")
+    p.add_argument("--epochs", type=int, default=None, help="classifier epochs (default 10, --quick 8)")
+    args = p.parse_args(argv)
+    B = backend(args.backend, args.device)
+    run = Run("uncertainty", args)
+    data = uncertainty_data.load(args)
+    epochs = args.epochs or (8 if args.quick else 10)
+    run.note(f"data: {data.description}")
+    run.note(f"OOD: {data.ood_description}; backend {B.name}")
+    m = run.metrics
+
+    # ---- 1. the classifier and MC dropout
+    B.manual_seed(args.seed)
+    features, head = lenet_dropout(B.nn, data.image_size)
+    features, head = B.model_to(features), B.model_to(head)
+    train_classifier(B, features, head, data.X["train"], data.y["train"], epochs, args.seed)
+    out = {k: head_outputs(B, head, conv_features(B, features, X), T_PASSES)
+           for k, X in [("confid", data.X["confid"]), ("test", data.X["test"]), ("ood_test", data.ood["test"])]}
+    probs, penult, mc = out["test"]
+    y_test = data.y["test"]
+    pred = probs.argmax(1)
+    m["test_accuracy"] = float(np.mean(pred == y_test))
+    m["mc_dropout_test_accuracy"] = float(np.mean(mc.mean(0).argmax(1) == y_test))
+    vr, ent, mi = U.var_ratio(mc), U.predictive_entropy(mc), U.mutual_information(mc)
+    plot_extremes(run, data.X["test"], mc, vr, y_test)
+
+    # ---- 2. failure prediction: errors are the positive class
+    p_conf, pen_conf, _ = out["confid"]
+    tcp_conf = p_conf[np.arange(len(p_conf)), data.y["confid"]]
+    confidnet = train_confidnet(B, pen_conf, tcp_conf, 20 if args.quick else 60, args.seed, 128 if args.quick else 400)
+    with B.no_grad():
+        tcp_hat = B.to_numpy(confidnet(B.tensor(penult))).reshape(-1).astype(np.float64)
+    errors = (pred != y_test).astype(np.int64)
+    failure = {"MCP": 1 - probs.max(1), "MC dropout entropy": ent, "ConfidNet": 1 - tcp_hat}
+    m["n_test_errors"] = int(errors.sum())
+    for (name, s), key in zip(failure.items(), ("mcp", "mcdropout", "confidnet")):
+        m[f"aupr_errors_{key}"] = U.average_precision(s, errors)
+        m[f"auroc_errors_{key}"] = U.roc_auc(s, errors)
+    plot_pr(run, "failure_pr", failure, errors, f"Precision-recall for finding the classifier's {errors.sum()} test "
+            "errors among its predictions (errors positive). Higher is better; ConfidNet aims above MCP.", "errors")
+
+    # ---- 3. OOD detection: OOD is the positive class; ODIN's (T, epsilon) from the validation split
+    best = (-1.0, 1.0, 0.0)
+    X_val = np.concatenate([data.X["val"], data.ood["val"]])
+    is_ood_val = np.r_[np.zeros(len(data.X["val"])), np.ones(len(data.ood["val"]))]
+    grid = ((1.0, 1000.0), (0.0, 0.002)) if args.quick else ((1.0, 10.0, 100.0, 1000.0), (0.0, 0.001, 0.002, 0.005))
+    for T in grid[0]:
+        for eps in grid[1]:
+            a = U.average_precision(odin_scores(B, features, head, X_val, T, eps), is_ood_val)
+            best = max(best, (a, T, eps))
+    m.update(odin_temperature=best[1], odin_epsilon=best[2], odin_validation_aupr=best[0])
+    X_ood = np.concatenate([data.X["test"], data.ood["test"]])
+    is_ood = np.r_[np.zeros(len(y_test)), np.ones(len(data.ood["test"]))].astype(np.int64)
+    p_ood, _, mc_ood = out["ood_test"]
+    mc_all = np.concatenate([mc, mc_ood], axis=1)
+    ood = {"MCP": 1 - np.r_[probs.max(1), p_ood.max(1)], "MC dropout entropy": U.predictive_entropy(mc_all),
+           "MC dropout MI": U.mutual_information(mc_all),
+           "ODIN": odin_scores(B, features, head, X_ood, best[1], best[2])}
+    for (name, s), key in zip(ood.items(), ("mcp", "entropy", "mi", "odin")):
+        m[f"aupr_ood_{key}"] = U.average_precision(s, is_ood)
+        m[f"auroc_ood_{key}"] = U.roc_auc(s, is_ood)
+        lo, hi = U.bootstrap_interval(U.average_precision, s, is_ood, n_boot=200 if args.quick else 1000, seed=args.seed)
+        m[f"aupr_ood_{key}_ci95_low"], m[f"aupr_ood_{key}_ci95_high"] = lo, hi
+    m["aupr_ood_best"] = max(m[f"aupr_ood_{k}"] for k in ("mcp", "entropy", "mi", "odin"))
+    plot_pr(run, "ood_pr", ood, is_ood, f"Precision-recall for flagging the {int(is_ood.sum())} OOD test images among "
+            f"{len(is_ood)} (OOD positive). ODIN's T = {best[1]:g}, epsilon = {best[2]:g} were chosen on the "
+            "validation split.", "OOD images")
+
+    m.update(data=data.description, ood_data=data.ood_description, backend=B.name, epochs=epochs, mc_passes=T_PASSES,
+             n_ood_test=int(is_ood.sum()), n_test=int(len(y_test)), mean_var_ratio=float(vr.mean()),
+             mean_predictive_entropy=float(ent.mean()), mean_mutual_information=float(mi.mean()))
+    run.note(f"test accuracy {m['test_accuracy']:.4f} ({m['n_test_errors']} errors); failure AUPR: MCP "
+             f"{m['aupr_errors_mcp']:.3f}, MC dropout {m['aupr_errors_mcdropout']:.3f}, ConfidNet "
+             f"{m['aupr_errors_confidnet']:.3f}")
+    run.note("OOD AUPR [95 % bootstrap]: " + ", ".join(
+        f"{k} {m[f'aupr_ood_{k}']:.3f} [{m[f'aupr_ood_{k}_ci95_low']:.3f}, {m[f'aupr_ood_{k}_ci95_high']:.3f}]"
+        for k in ("mcp", "entropy", "mi", "odin")))
+    return run.finish("test_accuracy")
+
+
+if __name__ == "__main__":
+    main()
