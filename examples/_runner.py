@@ -17,12 +17,14 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import matplotlib
 
 matplotlib.use("Agg")  # figures are files; never open a window
 import matplotlib.pyplot as plt  # noqa: E402
+
+from minidl.data import CorruptFileError, DownloadError, default_cache_dir  # noqa: E402
 
 
 class UserError(Exception):
@@ -44,13 +46,43 @@ def make_parser(name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda (cuda needs --backend torch)")
     p.add_argument("--train-dir", default=None, help="image folder (one sub-folder per class) to train on")
     p.add_argument("--test-dir", default=None, help="image folder (one sub-folder per class) to test on")
+    p.add_argument("--download", action="store_true",
+                   help="fetch the official MNIST / KMNIST / CIFAR-10 files the chapter needs (checksummed) into "
+                        f"--data-dir (default: {default_cache_dir()})")
+    p.add_argument("--distributed", action="store_true",
+                   help="under torchrun: one process per device, DDP, the same global batch and lr (--backend torch)")
+    p.add_argument("--scale-lr", action="store_true",
+                   help="with --distributed: batch size per process and lr times the number of processes "
+                        "(the linear scaling rule) instead of the one-process global batch and lr")
     return p
 
 
 def data_dir(args: argparse.Namespace) -> Path | None:
-    """``--data-dir`` if given, else ``$MINIDL_DATA``, else None (embedded data)."""
+    """``--data-dir`` if given, else ``$MINIDL_DATA``, else (with ``--download``) the per-user cache
+    folder, else None (embedded data)."""
     d = args.data_dir or os.environ.get("MINIDL_DATA")
-    return Path(d) if d else None
+    if d:
+        return Path(d)
+    if getattr(args, "download", False):
+        cache = default_cache_dir()
+        print(f"--download: data folder {cache} (--data-dir chooses another)")
+        return cache
+    return None
+
+
+def open_dataset(args: argparse.Namespace, cls: Callable[..., Any], root: Path, **kwargs: Any) -> Any:
+    """``cls(root, download=args.download, **kwargs)`` for a dataset class of ``minidl.data`` (MNIST,
+    KMNIST, CIFAR10...). What the user can fix becomes a ``UserError``: files not found (the message
+    lists the paths looked at, and says how to point at data or download it), a corrupt file or a
+    checksum mismatch (naming the file), a download that no mirror could serve."""
+    download = bool(getattr(args, "download", False))
+    try:
+        return cls(root, download=download, **kwargs)
+    except FileNotFoundError as e:
+        raise UserError(f"{e}\nPoint --data-dir (or $MINIDL_DATA) at the folder that holds these files, or add "
+                        f"--download to fetch the official ones (checksummed) into {root}.") from e
+    except (CorruptFileError, DownloadError) as e:
+        raise UserError(f"{e}" + ("" if download else "\n(--download fetches a fresh, checksummed copy)")) from e
 
 
 class Run:
@@ -67,11 +99,18 @@ class Run:
     that a chapter that fails half-way still shows the figures it made.
     """
 
-    def __init__(self, name: str, args: argparse.Namespace) -> None:
+    def __init__(self, name: str, args: argparse.Namespace, write: bool = True) -> None:
+        """``write=False``: a run that writes and prints nothing (ranks other than 0 under torchrun)."""
+        if (int(os.environ.get("WORLD_SIZE", "1")) > 1 or getattr(args, "distributed", False)) and \
+                not getattr(args, "supports_distributed", False):
+            raise UserError(f"the {name} chapter does not train on several processes (no --distributed / "
+                            "torchrun); run it as one process")
         self.name = name
         self.args = args
+        self.write = write
         self.path = Path(args.out) if args.out else Path("runs") / name
-        self.path.mkdir(parents=True, exist_ok=True)
+        if write:
+            self.path.mkdir(parents=True, exist_ok=True)
         self.metrics: dict[str, Any] = {}
         self.figures: list[str] = []
         self.captions: dict[str, str] = {}
@@ -83,6 +122,9 @@ class Run:
         """Save ``fig`` as ``<run>/<stem>.png`` and close it. ``caption``: what to look at in it (shown
         under the figure in the HTML report and in summary.md)."""
         out = self.path / f"{stem}.png"
+        if not self.write:
+            plt.close(fig)
+            return out
         fig.savefig(out, dpi=110, bbox_inches="tight")
         plt.close(fig)
         if out.name not in self.figures:
@@ -96,13 +138,16 @@ class Run:
     def note(self, line: str) -> None:
         """A sentence for summary.md (what to look at, what data was used...)."""
         self.notes.append(line)
-        print(line)
+        if self.write:
+            print(line)
 
     def finish(self, headline: str) -> dict[str, Any]:
         """Write metrics.json, summary.md and run.json; print the closing line naming the run directory."""
         self.metrics.setdefault("wall_time_s", round(time.perf_counter() - self._t0, 2))
         if "data" not in self.metrics:
             raise KeyError("metrics must say which data was used (key 'data')")
+        if not self.write:
+            return self.metrics
         plain = _jsonable(self.metrics)
         _write_json(self.path / "metrics.json", plain, sort_keys=True)
         _write_text(self.path / "summary.md", self._summary(plain))

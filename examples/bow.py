@@ -53,7 +53,7 @@ from classical.sift import dense_sift_many, grid_positions
 from classical.sift_viz import plot_patch_descriptor, plot_patch_grid
 from classical.svm import SVC
 from classical.svm_kernels import KERNELS, kernel_matrix, resolve_gamma
-from examples._runner import Run, data_dir, make_parser
+from examples._runner import Run, UserError, data_dir, make_parser
 
 SIFT_PARAMS = {"step": 8, "patch_size": 16, "threshold": 0.5, "clamp": 0.2}
 CACHE_VERSION = 1
@@ -102,9 +102,12 @@ def load_data(args: argparse.Namespace, run: Run) -> Data:
         test_dir = scene_root / "test" if (scene_root / "test").is_dir() else None
     else:
         return _generated(args)
-    paths, labels, classes = list_image_folder(train_dir)
+    try:  # a missing or empty folder is the user's to fix: one message, no traceback
+        paths, labels, classes = list_image_folder(train_dir)
+        te_paths, te_labels, _ = list_image_folder(test_dir, classes) if test_dir else ([], None, None)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as e:
+        raise UserError(f"{e}\nAn image folder holds one sub-folder per class: <folder>/<class>/*.jpg") from e
     if test_dir:
-        te_paths, te_labels, _ = list_image_folder(test_dir, classes)
         rest, test = np.arange(len(paths)), np.arange(len(paths), len(paths) + len(te_paths))
         paths, labels = paths + te_paths, np.concatenate([labels, te_labels])
         note = f"test set = {test_dir}"

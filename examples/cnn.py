@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from examples import cnn_data
 from examples._distributed import Distributed
-from examples._runner import Run, make_parser
+from examples._runner import Run, UserError, make_parser
 from minidl.data import ZCA
 from minidl.data.transforms import functional as TF
 from minidl.interop import Backend, backend
@@ -98,62 +98,111 @@ def build_optimizer(B: Backend, args: argparse.Namespace, model: Any) -> tuple[A
 
 
 # --------------------------------------------------------------------------- training and evaluation
-def evaluate(B: Backend, model: Any, X: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float, np.ndarray]:
-    """Mean loss, accuracy and predictions over a whole set, in eval mode (running BN stats, no dropout)."""
-    model.eval()
+def evaluate(B: Backend, model: Any, X: np.ndarray, y: np.ndarray, n_classes: int, batch_size: int,
+             dist: Distributed) -> tuple[float, float, np.ndarray]:
+    """Mean loss, accuracy and confusion matrix (counts, rows = true class) over a whole set, in eval mode
+    (running BN statistics, no dropout). Under torchrun each rank takes every ``world``-th sample and the
+    sums are all-reduced: the figures are the whole set's."""
+    net = dist.unwrap(model)                                  # plain forward: no DDP collective per batch
+    net.eval()
+    mine = dist.local(np.arange(len(X)))
     loss_fn = B.nn.CrossEntropyLoss(reduction="sum")
-    total, preds = 0.0, []
+    total, cm = 0.0, np.zeros((n_classes, n_classes), np.float64)
     with B.no_grad():
-        for start in range(0, len(X), batch_size):
-            logits = model(B.tensor(X[start:start + batch_size]))
-            total += loss_fn(logits, B.tensor(y[start:start + batch_size])).item()
-            preds.append(B.to_numpy(logits.argmax(dim=1)))
-    pred = np.concatenate(preds)
-    return total / len(X), float((pred == y).mean()), pred
+        for start in range(0, len(mine), batch_size):
+            idx = mine[start:start + batch_size]
+            logits = net(B.tensor(X[idx]))
+            total += loss_fn(logits, B.tensor(y[idx])).item()
+            np.add.at(cm, (y[idx], B.to_numpy(logits.argmax(dim=1))), 1)
+    cm = dist.sum_array(cm)
+    (total,) = dist.sum([total])
+    return total / len(X), float(np.trace(cm) / len(X)), cm.astype(np.int64)
 
 
 def train(B: Backend, args: argparse.Namespace, data: cnn_data.Data, Xtr: np.ndarray, Xte: np.ndarray,
           label: str = "", dist: Distributed | None = None) -> dict[str, Any]:
-    """Build the model and train it; returns the curves, the final accuracies, predictions and model.
-    Under torchrun (``dist``), each rank trains on its shard of every epoch, gradients averaged by DDP."""
-    dist = dist or Distributed(B)
+    """Build the model and train it; returns the curves, the final accuracies, the confusion matrix and model.
+
+    Under torchrun (``dist``) every rank cuts the same global batches from the same shuffled order and
+    trains on its share of each; DDP averages the gradients (see examples/_distributed.py), so the
+    steps are the one-process steps."""
+    dist = dist or Distributed(B, args)
     B.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)                    # the same order on every rank; each takes a shard
+    rng = np.random.default_rng(args.seed)                    # the same order on every rank
     Xte_eval = augment(args, Xte, data.kind, train=False)
-    model = dist.wrap(build_model(B, args, Xte_eval.shape[1:], len(data.classes)))
+    net = build_model(B, args, Xte_eval.shape[1:], len(data.classes))
+    if args.weights:
+        load_weights(B, net, args.weights)
+    model = dist.wrap(net)
     optimizer, scheduler = build_optimizer(B, args, model)
-    loss_fn = B.nn.CrossEntropyLoss()
+    sum_loss = B.nn.CrossEntropyLoss(reduction="sum")
+    global_batch = args.global_batch_size
     hist: dict[str, list[float]] = {k: [] for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")}
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
-        order = dist.shard(rng.permutation(len(Xtr)))
+        order = dist.epoch_order(rng.permutation(len(Xtr)), global_batch)
         seen, loss_sum, correct = 0, 0.0, 0
-        batches = range(0, len(order), args.batch_size)
-        for start in tqdm(batches, desc=f"{label}epoch {epoch + 1}/{args.epochs}", leave=False, unit="batch"):
-            idx = order[start:start + args.batch_size]
-            x = B.tensor(augment(args, Xtr[idx], data.kind, train=True))
-            target = B.tensor(data.y_train[idx])
+        batches = range(0, len(order), global_batch)
+        for start in tqdm(batches, desc=f"{label}epoch {epoch + 1}/{args.epochs}", leave=False, unit="batch",
+                          disable=not dist.is_main):
+            idx = order[start:start + global_batch]           # the one-process batch ...
+            mine = dist.local(idx)                            # ... and this rank's share of it (all of it alone)
+            x = B.tensor(augment(args, Xtr[mine], data.kind, train=True))
+            target = B.tensor(data.y_train[mine])
             logits = model(x)
-            loss = loss_fn(logits, target)
+            batch_loss = sum_loss(logits, target)
+            loss = batch_loss * dist.loss_scale(len(idx))     # the mean over the global batch, once DDP averages
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            seen += len(idx)                                   # running train metrics, in train mode, as the course
-            loss_sum += loss.item() * len(idx)
-            correct += int((B.to_numpy(logits.argmax(dim=1)) == data.y_train[idx]).sum())
+            seen += len(mine)                                 # running train metrics, in train mode, as the course
+            loss_sum += batch_loss.item()
+            correct += int((B.to_numpy(logits.argmax(dim=1)) == data.y_train[mine]).sum())
         if scheduler is not None:
             scheduler.step()
         seen, loss_sum, correct = dist.sum([seen, loss_sum, correct])
-        test_loss, test_acc, pred = evaluate(B, model, Xte_eval, data.y_test, 256)
+        test_loss, test_acc, cm = evaluate(B, model, Xte_eval, data.y_test, len(data.classes), 256, dist)
         for k, v in (("train_loss", loss_sum / seen), ("train_accuracy", correct / seen), ("test_loss", test_loss),
                      ("test_accuracy", test_acc)):
             hist[k].append(v)
         if dist.is_main:
-            tqdm.write(f"{label}epoch {epoch + 1:3d}: train loss {hist['train_loss'][-1]:.4f} acc {hist['train_accuracy'][-1]:.4f}"
-                       f" | test loss {test_loss:.4f} acc {test_acc:.4f}")
-    return dict(history=hist, model=model, pred=pred, train_time_s=time.perf_counter() - t0,
-                images_per_s=args.epochs * len(Xtr) / max(time.perf_counter() - t0, 1e-9))
+            tqdm.write(f"{label}epoch {epoch + 1:3d}: train loss {hist['train_loss'][-1]:.4f} "
+                       f"acc {hist['train_accuracy'][-1]:.4f} | test loss {test_loss:.4f} acc {test_acc:.4f}")
+    elapsed = max(time.perf_counter() - t0, 1e-9)
+    return dict(history=hist, model=dist.unwrap(model), confusion=cm, train_time_s=elapsed,
+                images_per_s=args.epochs * len(Xtr) / elapsed)
+
+
+def load_weights(B: Backend, model: Any, path: str) -> None:
+    """Start from a saved state_dict: minidl's ``weights.npz`` (read with allow_pickle=False) or a torch
+    ``.pt/.pth`` (read with weights_only=True). A file that does not fit the network is a UserError."""
+    from pathlib import Path
+
+    from minidl.interop import load_torch_checkpoint, to_numpy_state_dict
+    p = Path(path)
+    try:
+        if p.suffix == ".npz":
+            with np.load(p, allow_pickle=False) as f:
+                state = {k: f[k] for k in f.files}
+        else:
+            state = to_numpy_state_dict(load_torch_checkpoint(p))
+        lib_tensor = B.lib.from_numpy if B.name == "torch" else B.lib.tensor
+        model.load_state_dict({k: lib_tensor(np.ascontiguousarray(v)) for k, v in state.items()})
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise UserError(f"--weights {p} does not fit this network (check --model, --dataset, --batchnorm): {e}") from e
+    B.model_to(model)
+
+
+def save_weights(B: Backend, model: Any, path: Any) -> None:
+    """The trained weights as ``weights.npz`` (a state_dict of arrays; written to a temporary file, then
+    renamed: never half-written). ``--weights`` reads it back, with either backend."""
+    import os
+
+    from minidl.interop import to_numpy_state_dict
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **to_numpy_state_dict(model.state_dict()))
+    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- figures
@@ -176,11 +225,9 @@ def plot_curves(run: Run, histories: dict[str, dict[str, list[float]]]) -> None:
                 "gap: a test loss that rises while the train loss keeps falling is overfitting.")
 
 
-def plot_confusion(run: Run, y: np.ndarray, pred: np.ndarray, classes: list[str]) -> np.ndarray:
+def plot_confusion(run: Run, cm: np.ndarray, classes: list[str]) -> None:
     import matplotlib.pyplot as plt
     k = len(classes)
-    cm = np.zeros((k, k), np.int64)
-    np.add.at(cm, (y, pred), 1)
     fig, ax = plt.subplots(figsize=(6, 5))
     im = ax.imshow(cm / np.maximum(cm.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(k), classes, rotation=90, fontsize=7)
@@ -190,7 +237,6 @@ def plot_confusion(run: Run, y: np.ndarray, pred: np.ndarray, classes: list[str]
     fig.colorbar(im, ax=ax, label="fraction of the true class")
     run.savefig(fig, "confusion", caption="Row-normalised confusion matrix on the test set: the diagonal is each "
                 "class's recall; bright off-diagonal cells are the classes the network mixes up.")
-    return cm
 
 
 def plot_filters(run: Run, B: Backend, model: Any) -> None:
@@ -232,6 +278,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.add_argument(f"--{flag}", action="store_true")
     p.add_argument("--study", action="store_true", help="train the course's improvements cumulatively, one run each")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--weights", default=None,
+                   help="start from a saved state_dict: a run's weights.npz, or a torch .pt/.pth (weights_only)")
     args = p.parse_args(argv)
     args.model = args.model or ("cifar" if args.dataset == "cifar10" else "lenet")
     # defaults per model: the course's SGD(0.1), batch 128, no schedule for the CIFAR net (the improvements are
@@ -244,18 +292,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if getattr(args, k) is None:
             setattr(args, k, v)
     args.lr = args.lr or {"sgd": 0.1, "momentum": 0.05, "rmsprop": 1e-3, "adam": 1e-3}[args.optimizer]
-    B = backend(args.backend, args.device)
-    dist = Distributed(B)                                     # torchrun: one process per GPU
-    if not dist.is_main:                                      # only rank 0 writes the run directory
-        import tempfile
-        args.out = tempfile.mkdtemp(prefix=f"cnn-rank{dist.rank}-")
-    run = Run("cnn", args)
+    B = backend(args.backend, args.device)                    # checks the device now (no GPU: a clear error)
+    dist = Distributed(B, args)                               # torchrun --distributed: one process per device
+    args.global_batch_size, args.lr = dist.global_batch_and_lr(args.batch_size, args.lr)
+    run = Run("cnn", args, write=dist.is_main)                # only rank 0 writes the run directory
 
     data = cnn_data.load(args)
     if args.max_train:
         data.X_train, data.y_train = data.X_train[:args.max_train], data.y_train[:args.max_train]
     run.note(f"data: {data.description}; {len(data.y_train):,} train / {len(data.y_test):,} test images of "
              f"shape {data.X_train.shape[1:]}; backend {B.name} ({B.device})")
+    if dist.enabled:
+        run.note(f"{dist.world} processes (DDP): global batch {args.global_batch_size} "
+                 f"({args.global_batch_size // dist.world} per process), lr {args.lr:g}"
+                 + (" (linear scaling rule, --scale-lr)" if dist.scale_lr else " (as in one process)")
+                 + ("; batch norm uses each process's share (no SyncBatchNorm on CPU)"
+                    if args.batchnorm and not B.is_cuda else ""))
 
     probe = build_model(B, args, augment(args, data.X_test[:1], data.kind, train=False).shape[1:], len(data.classes))
     table = layer_table(probe, (1,) + augment(args, data.X_test[:1], data.kind, False).shape[1:], B.lib)
@@ -278,8 +330,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     last = results[configs[-1][0]]  # in a study: every improvement on, and args now say so
 
     plot_curves(run, histories)
-    cm = plot_confusion(run, data.y_test, last["pred"], data.classes)
+    cm = last["confusion"]
+    plot_confusion(run, cm, data.classes)
     plot_filters(run, B, last["model"])
+    if run.write:
+        save_weights(B, last["model"], run.path / "weights.npz")
     h = last["history"]
     run.metrics.update(
         data=data.description, backend=B.name, device=B.device, model=args.model, epochs=args.epochs,
@@ -289,7 +344,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         train_accuracy=h["train_accuracy"][-1], test_accuracy=h["test_accuracy"][-1],
         best_test_accuracy=max(h["test_accuracy"]), train_time_s=round(last["train_time_s"], 1),
         train_images_per_s=round(last["images_per_s"], 1), curves=histories, confusion_matrix=cm,
-        world_size=dist.world,
+        world_size=dist.world, global_batch_size=args.global_batch_size, weights_in=args.weights or "none",
         layer_table=[list(r) for r in table])
     run.note(f"final test accuracy {h['test_accuracy'][-1]:.4f} (train {h['train_accuracy'][-1]:.4f}) after "
              f"{args.epochs} epochs, {last['images_per_s']:.0f} training images/s")

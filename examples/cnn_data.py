@@ -1,14 +1,18 @@
 """Data for the CNN chapter: every source ends as in-memory arrays ``X: (N, C, H, W) float32 in [0, 1]``
 and ``y: (N,) int64``, so that batching is one gather and augmentation one vectorised call.
 
+What the user can fix (no data, an empty folder, a corrupt file) raises ``UserError``: one message,
+exit status 2, no traceback.
+
 Sources, in the order they are looked for:
 
 - ``--train-dir DIR --test-dir DIR``: two image folders (one sub-folder per class);
-- ``--dataset mnist`` with a data directory: the official MNIST files. With the training images
+- ``--dataset mnist`` with a data directory (or ``--download``): the official MNIST files. With the training images
   present, the official 60k/10k split; with only the official *test* set (the shared course data),
   a seeded stratified 80/20 split of those 10,000 images, and the run says so;
-- ``--dataset cifar10`` with a data directory: the official binary batches (``cifar-10-batches-bin``)
-  when present, else the ``cifar10/<class>/*.png`` folder, split 75/25 stratified and seeded;
+- ``--dataset cifar10`` with a data directory: the official binary batches (``cifar-10-batches-bin``,
+  fetched by ``--download``) when present, else the ``cifar10/<class>/*.png`` folder, split 75/25
+  stratified and seeded;
 - ``--dataset digits`` (the default, embedded): scikit-learn's 1,797 8x8 digits, split 75/25.
   With ``--model cifar`` the digits are resized to 32x32 and repeated over 3 channels, so that the
   course's CIFAR network runs on embedded data (a smoke test, not a CIFAR result).
@@ -21,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from examples._runner import data_dir
-from minidl.data import (CIFAR10, MNIST, ImageFolder, load_digits, stratified_split, to_arrays)
+from examples._runner import UserError, data_dir, open_dataset
+from minidl.data import (CIFAR10, MNIST, CorruptFileError, ImageFolder, load_digits, stratified_split, to_arrays)
 from minidl.data.transforms import functional as TF
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -40,7 +44,10 @@ class Data:
 
 
 def _folder_arrays(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    ds = ImageFolder(root, skip_bad=True)
+    try:
+        ds = ImageFolder(root, skip_bad=True)
+    except FileNotFoundError as e:  # no such folder, no class sub-folders, no images
+        raise UserError(f"{e}\nAn image folder holds one sub-folder per class: {root}/<class>/*.png") from e
     X, y = to_arrays(ds, progress=True)
     X = np.asarray(X)
     if X.ndim == 3:  # grayscale HW -> N,H,W
@@ -56,30 +63,34 @@ def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> tup
 def load(args: argparse.Namespace) -> Data:
     if args.train_dir or args.test_dir:
         if not (args.train_dir and args.test_dir):
-            raise SystemExit("--train-dir and --test-dir go together")
+            raise UserError("--train-dir and --test-dir go together")
         Xtr, ytr, classes = _folder_arrays(Path(args.train_dir))
         Xte, yte, classes_te = _folder_arrays(Path(args.test_dir))
         if classes != classes_te:
-            raise SystemExit(f"train classes {classes} differ from test classes {classes_te}")
+            raise UserError(f"train classes {classes} ({args.train_dir}) differ from test classes {classes_te} "
+                            f"({args.test_dir})")
         return Data(Xtr, ytr, Xte, yte, classes, f"image folders {args.train_dir} / {args.test_dir}", "folder")
 
     root = data_dir(args)
     if args.dataset in ("mnist", "cifar10") and root is None:
-        raise SystemExit(f"--dataset {args.dataset} needs --data-dir or $MINIDL_DATA")
+        raise UserError(f"--dataset {args.dataset} needs its files: give --data-dir DIR (or set $MINIDL_DATA), "
+                        f"or add --download to fetch the official ones (see README, 'Getting the real datasets')")
     if args.dataset == "mnist":
-        return _mnist(root / "mnist" if (root / "mnist").is_dir() else root, args.seed)
+        return _mnist(args, root / "mnist" if (root / "mnist").is_dir() else root)
     if args.dataset == "cifar10":
-        return _cifar10(root, args.seed)
+        return _cifar10(args, root)
     return _digits(args)
 
 
-def _mnist(root: Path, seed: int) -> Data:
-    classes = [str(d) for d in range(10)]
-    test = MNIST(root, train=False)
+def _mnist(args: argparse.Namespace, root: Path) -> Data:
+    classes, seed = [str(d) for d in range(10)], args.seed
+    test = open_dataset(args, MNIST, root, train=False)   # --download fetches all four files here
     try:
         train = MNIST(root, train=True)
         return Data(train.data[:, None] / np.float32(255), train.targets, test.data[:, None] / np.float32(255),
                     test.targets, classes, f"MNIST official split (60,000 / 10,000) from {root}", "mnist")
+    except CorruptFileError as e:
+        raise UserError(str(e)) from e
     except FileNotFoundError:
         X = (test.data[:, None] / np.float32(255)).astype(np.float32)
         Xtr, ytr, Xte, yte = _split(X, test.targets, 0.2, seed)
@@ -88,13 +99,21 @@ def _mnist(root: Path, seed: int) -> Data:
                     f"10,000 official TEST images ({len(ytr)} train / {len(yte)} held-out test) from {root}", "mnist")
 
 
-def _cifar10(root: Path, seed: int) -> Data:
+def _cifar10(args: argparse.Namespace, root: Path) -> Data:
+    seed = args.seed
+    if args.download:
+        open_dataset(args, CIFAR10, root, train=False)     # fetches and unpacks the binary archive
     for cand in (root / "cifar-10-batches-bin", root / "cifar10" / "cifar-10-batches-bin"):
         if cand.is_dir():
             train, test = CIFAR10(cand.parent, train=True), CIFAR10(cand.parent, train=False)
             return Data(TF.to_tensor_batch(train.data), train.targets, TF.to_tensor_batch(test.data), test.targets,
                         CIFAR_CLASSES, f"CIFAR-10 official binary batches (50,000 / 10,000) from {cand}", "cifar10")
     folder = root / "cifar10"
+    if not folder.is_dir():
+        raise UserError(f"CIFAR-10 not found under {root}: looked for {root / 'cifar-10-batches-bin'}, "
+                        f"{root / 'cifar10' / 'cifar-10-batches-bin'} and the image folder {folder}/<class>/*.png.\n"
+                        f"Point --data-dir at the folder that holds them, or add --download to fetch the official "
+                        f"binary batches (163 MB, md5-checked) into {root}.")
     X, y, classes = _folder_arrays(folder)
     Xtr, ytr, Xte, yte = _split(X, y, 0.25, seed)
     return Data(Xtr, ytr, Xte, yte, classes,

@@ -14,7 +14,8 @@ from minidl.data.dataset import (ArrayDataset, ConcatDataset, Dataset, Subset, T
 from minidl.data.dataloader import DataLoader, default_collate, numpy_collate  # noqa: F401
 from minidl.data import transforms  # noqa: F401
 from minidl.data.zca import ZCA  # noqa: F401
-from minidl.data.download import ChecksumError, default_data_dir, download_url, extract_archive  # noqa: F401
+from minidl.data.download import (ChecksumError, DownloadError, default_cache_dir, default_data_dir,  # noqa: F401
+                                  download_url, extract_archive)
 from minidl.data.datasets import (CIFAR10, IMAGES_MAGIC, KMNIST, LABELS_MAGIC, MNIST, FashionMNIST,  # noqa: F401
                                   ImageFolder, load_digits, read_cifar_binary, read_cifar_python, read_idx,
                                   read_image, restricted_load)

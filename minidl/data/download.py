@@ -1,6 +1,7 @@
 """Where data lives, and downloading it (only when the user asks, always with a checksum).
 
-- ``default_data_dir()``: ``$MINIDL_DATA`` as a Path, or None (examples then use embedded data).
+- ``default_data_dir()``: ``$MINIDL_DATA`` as a Path, or None (examples then use embedded data);
+  ``default_cache_dir()``: the per-user folder ``--download`` uses when no data directory is given.
 - ``download_url(url, root, filename, md5=..., sha256=...)``: fetch to a temporary file next to the
   destination while hashing, compare with the expected checksum, and only then ``os.replace`` it
   into place (atomic on one file system). A mismatch deletes the temporary file and raises
@@ -26,10 +27,22 @@ class ChecksumError(CorruptFileError):
     """A downloaded (or found) file does not have the expected checksum."""
 
 
+class DownloadError(RuntimeError):
+    """No mirror could deliver a file (no network, a moved URL); the message lists what was tried."""
+
+
 def default_data_dir() -> Path | None:
     """``$MINIDL_DATA`` (the folder of real datasets), or None when unset or empty."""
     d = os.environ.get("MINIDL_DATA")
     return Path(d) if d else None
+
+
+def default_cache_dir() -> Path:
+    """Where ``--download`` puts datasets when no data directory is given: a per-user cache folder,
+    ``$XDG_CACHE_HOME/minidl`` (default ``~/.cache/minidl``; ``%LOCALAPPDATA%\\minidl`` on Windows)."""
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "minidl"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "minidl"
 
 
 def download_url(url: str, root: str | os.PathLike, filename: str | None = None, md5: str | None = None,

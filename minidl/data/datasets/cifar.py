@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import urllib.error
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from minidl.data._files import CorruptFileError, check_integrity, file_hash
 from minidl.data.dataset import ImageArrayDataset
-from minidl.data.download import ChecksumError, download_url, extract_archive
+from minidl.data.download import ChecksumError, DownloadError, download_url, extract_archive
 
 RECORD = 1 + 3 * 32 * 32
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -123,6 +124,7 @@ class CIFAR10(ImageArrayDataset):
     """
 
     classes = CLASSES
+    url = BINARY_URL  # the official archive (tests point it at a file:// copy)
     train_names = [f"data_batch_{k}" for k in range(1, 6)]
     test_names = ["test_batch"]
 
@@ -150,7 +152,10 @@ class CIFAR10(ImageArrayDataset):
             return
         tgz = self.root / "cifar-10-binary.tar.gz"
         if not check_integrity(tgz, BINARY_TGZ_MD5):
-            download_url(BINARY_URL, self.root, tgz.name, md5=BINARY_TGZ_MD5)
+            try:
+                download_url(self.url, self.root, tgz.name, md5=BINARY_TGZ_MD5)
+            except (urllib.error.URLError, OSError) as e:  # ChecksumError is a ValueError: it passes
+                raise DownloadError(f"could not download {self.url}: {e}") from e
         extract_archive(tgz, self.root)
 
     def __repr__(self) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 
 from minidl.data._files import CorruptFileError, check_integrity, read_maybe_gzip
 from minidl.data.dataset import ImageArrayDataset, Subset, stratified_split
-from minidl.data.download import download_url
+from minidl.data.download import DownloadError, download_url
 
 IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -123,7 +123,8 @@ class MNIST(ImageArrayDataset):
                                 + "\n  ".join(looked) + hint)
 
     def download(self) -> None:
-        """Fetch the four .gz files into ``root/<folder>/raw`` (md5-checked), trying each mirror."""
+        """Fetch the four .gz files into ``root/<folder>/raw`` (md5-checked, atomic), trying each mirror;
+        ``DownloadError`` when none delivers, ``ChecksumError`` when a file differs from the published md5."""
         for name, md5 in self.resources:
             if check_integrity(self.raw_folder / name, md5):
                 continue
@@ -135,7 +136,7 @@ class MNIST(ImageArrayDataset):
                 except (urllib.error.URLError, OSError) as e:
                     errors.append(f"{mirror}: {e}")
             else:
-                raise RuntimeError(f"could not download {name}:\n  " + "\n  ".join(errors))
+                raise DownloadError(f"could not download {name} from any mirror:\n  " + "\n  ".join(errors))
 
     # -- splits
     @classmethod
