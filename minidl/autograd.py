@@ -193,12 +193,12 @@ class Context:
     create_graph: bool = False          # True while its backward is being recorded
     _out_hooks: dict[int, list[Callable[..., Any]]] | None = None   # hooks of non-leaf outputs
     _stack: list[str] | None = None     # where forward was called (anomaly mode)
+    _outs: tuple[np.ndarray | None, ...] | None = None   # the output arrays (recognised by identity)
+    _non_differentiable: frozenset[int] | set[int] = frozenset()
 
     def __init__(self) -> None:
         self._saved: tuple[Any, ...] | None = ()
         self._had_saved = False
-        self._outs: tuple[np.ndarray, ...] | None = None   # the output arrays (recognised by identity)
-        self._non_differentiable: set[int] = set()
 
     def save_for_backward(self, *values: Any) -> None:
         self._saved = values
@@ -206,7 +206,7 @@ class Context:
 
     def mark_non_differentiable(self, *tensors: "Tensor") -> None:
         """Outputs that get no gradient (indices, masks): they are returned with requires_grad=False."""
-        self._non_differentiable.update(id(t) for t in tensors)
+        self._non_differentiable = set(self._non_differentiable) | {id(t) for t in tensors}
 
     @property
     def saved(self) -> tuple[Any, ...]:
@@ -243,8 +243,7 @@ class Context:
     @property
     def xp(self) -> Any:
         """The array namespace of ``backward``: NumPy, or minidl's ops while recording (module docstring)."""
-        from minidl.ops import _xp
-        return _xp.TENSOR if self.create_graph else _xp.NUMPY
+        return _XP[1] if self.create_graph else _XP[0]
 
     def free(self) -> None:
         if self._had_saved:
@@ -550,9 +549,15 @@ def _run_backward(roots: list["Tensor"], seeds: list[Any], *, retain_graph: bool
     with set_grad_enabled(create_graph):
         for node in order:
             nid = id(node)
-            grads = [pending.pop((nid, i), None) for i in range(node.n_outputs)]
-            if all(g is None for g in grads):
-                continue  # reachable, but no gradient flows here (e.g. only through integer outputs)
+            if node.n_outputs == 1:
+                g0 = pending.pop((nid, 0), None)
+                if g0 is None:
+                    continue  # reachable, but no gradient flows here (e.g. only through integer outputs)
+                grads = [g0]
+            else:
+                grads = [pending.pop((nid, i), None) for i in range(node.n_outputs)]
+                if all(g is None for g in grads):
+                    continue
             for i, g in enumerate(grads):
                 if g is not None and node._out_hooks and node._out_hooks.get(i):
                     grads[i] = g = _run_hooks(node._out_hooks[i], g)
@@ -726,6 +731,10 @@ def record_ops() -> Iterator[set[str]]:
 
 
 from minidl.tensor import Tensor  # noqa: E402  (Tensor needs the engine above; the engine needs Tensor)
+
+
+from minidl.ops import _xp as _xp_module  # noqa: E402
+_XP = (_xp_module.NUMPY, _xp_module.TENSOR)
 
 
 class _TensorOps:
