@@ -32,6 +32,16 @@ from minidl.ops import (abs, add, amax, amin, argmax, argmin, bmm, cat, clamp, c
                         relu, reshape, sigmoid, sign, softmax, sqrt, squeeze, stack, std, sub, subtract,
                         sum, t, tanh, transpose, unsqueeze, var, where)
 
+# ---- torch API breadth (issue 8)
+from minidl.ops import (all, allclose, any, argsort, ceil, chunk, cos, cumprod, cumsum, diagonal,  # noqa: F401,E402
+                        divide, einsum, equal, fix, flip, fliplr, flipud, floor, floor_divide, fmod, gather,
+                        index_select, isclose, isfinite, isinf, isnan, masked_fill, mode, norm, prod, remainder,
+                        repeat, roll, round, scatter, scatter_add, sin, sort, split, take_along_dim, topk, tril,
+                        triu, trunc, unbind, swapaxes, broadcast_to, true_divide, concatenate)
+from minidl import linalg  # noqa: E402,F401
+from minidl.linalg import det, logdet, slogdet  # noqa: E402,F401
+from minidl.linalg import inv as inverse  # noqa: E402,F401
+swapdims = swapaxes
 from minidl import nn, optim  # noqa: E402,F401
 from minidl.serialization import load, save  # noqa: E402,F401
 

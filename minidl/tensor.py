@@ -370,7 +370,8 @@ class Tensor:
     def add(self, o: Any, alpha: float = 1.0) -> "Tensor": return _ops.add(self, o if alpha == 1 else o * alpha)
     def sub(self, o: Any, alpha: float = 1.0) -> "Tensor": return _ops.sub(self, o if alpha == 1 else o * alpha)
     def mul(self, o: Any) -> "Tensor": return _ops.mul(self, o)
-    def div(self, o: Any) -> "Tensor": return _ops.div(self, o)
+    def div(self, o: Any, *, rounding_mode: str | None = None) -> "Tensor":
+        return _ops.div(self, o, rounding_mode=rounding_mode)
     def pow(self, o: Any) -> "Tensor": return _ops.pow(self, o)
     def neg(self) -> "Tensor": return _ops.neg(self)
     def matmul(self, o: Any) -> "Tensor": return _ops.matmul(self, o)
@@ -429,6 +430,96 @@ class Tensor:
     def T(self) -> "Tensor":
         return _ops.permute(self, tuple(reversed(range(self.ndim))))
 
+    # ---- torch API breadth (issue 8): one-line calls into minidl.ops (math, compare, layout, indexing,
+    # scan) and minidl.linalg; axis=/keepdims= aliases are added to the reductions below the class.
+    def sin(self) -> "Tensor": return _ops.sin(self)
+    def cos(self) -> "Tensor": return _ops.cos(self)
+    def floor(self) -> "Tensor": return _ops.floor(self)
+    def ceil(self) -> "Tensor": return _ops.ceil(self)
+    def round(self, *, decimals: int = 0) -> "Tensor": return _ops.round(self, decimals=decimals)
+    def trunc(self) -> "Tensor": return _ops.trunc(self)
+    fix = trunc
+    def fmod(self, o: Any) -> "Tensor": return _ops.fmod(self, o)
+    def remainder(self, o: Any) -> "Tensor": return _ops.remainder(self, o)
+    def floor_divide(self, o: Any) -> "Tensor": return _ops.floor_divide(self, o)
+    def divide(self, o: Any, *, rounding_mode: str | None = None) -> "Tensor":
+        return _ops.div(self, o, rounding_mode=rounding_mode)
+    true_divide = divide
+    def isnan(self) -> "Tensor": return _ops.isnan(self)
+    def isinf(self) -> "Tensor": return _ops.isinf(self)
+    def isfinite(self) -> "Tensor": return _ops.isfinite(self)
+    def isclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> "Tensor":
+        return _ops.isclose(self, other, rtol, atol, equal_nan)
+    def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+        return _ops.allclose(self, other, rtol, atol, equal_nan)
+    def equal(self, other: "Tensor") -> bool: return _ops.equal(self, other)
+    def flip(self, *dims: Any) -> "Tensor": return _ops.flip(self, _shape_args(dims))
+    def fliplr(self) -> "Tensor": return _ops.fliplr(self)
+    def flipud(self) -> "Tensor": return _ops.flipud(self)
+    def roll(self, shifts: Any, dims: Any = None) -> "Tensor": return _ops.roll(self, shifts, dims)
+    def tril(self, diagonal: int = 0) -> "Tensor": return _ops.tril(self, diagonal)
+    def triu(self, diagonal: int = 0) -> "Tensor": return _ops.triu(self, diagonal)
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> "Tensor":
+        return _ops.diagonal(self, offset, dim1, dim2)
+    def repeat(self, *sizes: Any) -> "Tensor": return _ops.repeat(self, *sizes)
+    def split(self, split_size: Any, dim: int = 0) -> tuple["Tensor", ...]: return _ops.split(self, split_size, dim)
+    def chunk(self, chunks: int, dim: int = 0) -> tuple["Tensor", ...]: return _ops.chunk(self, chunks, dim)
+    def unbind(self, dim: int = 0) -> tuple["Tensor", ...]: return _ops.unbind(self, dim)
+    def swapaxes(self, axis0: int, axis1: int) -> "Tensor": return _ops.transpose(self, axis0, axis1)
+    swapdims = swapaxes
+    def gather(self, dim: int, index: "Tensor") -> "Tensor": return _ops.gather(self, dim, index)
+    def scatter(self, dim: int, index: "Tensor", src: Any = None, *, value: Any = None) -> "Tensor":
+        return _ops.scatter(self, dim, index, src, value=value)
+    def scatter_add(self, dim: int, index: "Tensor", src: "Tensor") -> "Tensor":
+        return _ops.scatter_add(self, dim, index, src)
+    def index_select(self, dim: int, index: "Tensor") -> "Tensor": return _ops.index_select(self, dim, index)
+    def masked_fill(self, mask: "Tensor", value: Any) -> "Tensor": return _ops.masked_fill(self, mask, value)
+    def masked_fill_(self, mask: "Tensor", value: Any) -> "Tensor":
+        return self._inplace(_ops.masked_fill(self.detach(), mask, value)._data)
+    def where(self, condition: Any, other: Any) -> "Tensor": return _ops.where(condition, self, other)
+    def take_along_dim(self, indices: "Tensor", dim: int) -> "Tensor": return _ops.take_along_dim(self, indices, dim)
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        return _ops.sort(self, dim, descending, stable)
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> "Tensor":
+        return _ops.argsort(self, dim, descending, stable)
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return _ops.topk(self, k, dim, largest, sorted)
+    def cumsum(self, dim: int, *, dtype: Any = None) -> "Tensor": return _ops.cumsum(self, dim, dtype=dtype)
+    def cumprod(self, dim: int, *, dtype: Any = None) -> "Tensor": return _ops.cumprod(self, dim, dtype=dtype)
+    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> "Tensor":
+        return _ops.prod(self, dim, keepdim, dtype=dtype)
+    def all(self, dim: Any = None, keepdim: bool = False) -> "Tensor": return _ops.all(self, dim, keepdim)
+    def any(self, dim: Any = None, keepdim: bool = False) -> "Tensor": return _ops.any(self, dim, keepdim)
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> "Tensor":
+        return _ops.norm(self, p, dim, keepdim, dtype)
+    def amax(self, dim: Any = None, keepdim: bool = False) -> "Tensor": return _ops.amax(self, dim, keepdim)
+    def amin(self, dim: Any = None, keepdim: bool = False) -> "Tensor": return _ops.amin(self, dim, keepdim)
+    def mode(self, dim: int = -1, keepdim: bool = False) -> Any: return _ops.mode(self, dim, keepdim)
+    def einsum(self, equation: str, *others: Any) -> "Tensor": return _ops.einsum(equation, self, *others)
+    def inverse(self) -> "Tensor": return _linalg.inv(self)
+    def det(self) -> "Tensor": return _linalg.det(self)
+    def slogdet(self) -> Any: return _linalg.slogdet(self)
+    def logdet(self) -> "Tensor": return _linalg.logdet(self)
+    def cholesky(self, upper: bool = False) -> "Tensor": return _linalg.cholesky(self, upper=upper)
+
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> "Tensor":
+        """A new tensor (copied) with this one's dtype unless ``dtype`` is given, as torch's."""
+        return Tensor(np.array(_arr(data), dtype=dtype or self.dtype), requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None, requires_grad: bool = False) -> "Tensor":
+        shape = _shape_args((size,) if isinstance(size, (int, np.integer)) else tuple(size))
+        return Tensor(np.full(shape, fill_value, dtype=dtype or self.dtype), requires_grad=requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> "Tensor":
+        return self.new_full(_shape_args(size), 0, dtype=dtype, requires_grad=requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> "Tensor":
+        return self.new_full(_shape_args(size), 1, dtype=dtype, requires_grad=requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> "Tensor":
+        return self.new_full(_shape_args(size), 0, dtype=dtype, requires_grad=requires_grad)
+    # ---- end of the issue-8 block
+
 
 def _shape_args(args: Sequence[Any]) -> tuple[int, ...]:
     """Accept both ``f(2, 3)`` and ``f((2, 3))``, as torch does."""
@@ -442,4 +533,12 @@ def _arr(x: Any) -> Any:
 
 
 from minidl import ops as _ops  # noqa: E402  (ops build Tensors; Tensor methods call ops)
+from minidl import linalg as _linalg  # noqa: E402
+from minidl.ops.aliases import numpy_names as _numpy_names  # noqa: E402
+
+# issue 8: torch accepts NumPy's axis= / keepdims= wherever it takes dim= / keepdim= (x.sum(axis=0))
+for _name in ("sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp",
+              "softmax", "log_softmax", "prod", "all", "any", "norm", "cumsum", "cumprod", "squeeze",
+              "unsqueeze", "mode", "sort", "argsort", "topk"):
+    setattr(Tensor, _name, _numpy_names(getattr(Tensor, _name)))
 from minidl import random as _random  # noqa: E402

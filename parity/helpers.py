@@ -42,7 +42,8 @@ def assert_close(actual: Any, expected: Any, *, atol: float, rtol: float, what: 
     a64, e64 = a.astype(np.float64), e.astype(np.float64)
     same_nan = np.isnan(a64) & np.isnan(e64)
     same_inf = np.isinf(a64) & (a64 == e64)
-    err = np.where(same_nan | same_inf, 0.0, np.abs(a64 - e64))
+    with np.errstate(invalid="ignore"):
+        err = np.where(same_nan | same_inf, 0.0, np.abs(a64 - e64))
     allowed = atol + rtol * np.abs(np.where(np.isfinite(e64), e64, 0.0))
     over = np.where(np.isnan(err), np.inf, err - allowed)
     if over.size and np.max(over) > 0:

@@ -13,3 +13,21 @@ from minidl.ops.shape import (broadcast_to, cat, concat, concatenate, expand, fl
                               getitem, permute, reshape, squeeze, stack, swapaxes, t,
                               transpose, unsqueeze, view)
 from minidl.ops import conv, loss, norm  # noqa: F401  (registers the loss, conv and norm ops)
+
+# ---- torch API breadth (issue 8): more elementwise maths, tests, layout, indexing, scans --------------
+from minidl.ops.math import (ceil, cos, div, divide, fix, floor, floor_divide, fmod, remainder,  # noqa: E402,F401
+                             round, sin, trunc)
+from minidl.ops.closeness import allclose, equal, isclose, isfinite, isinf, isnan  # noqa: E402,F401
+from minidl.ops.layout import (chunk, diagonal, einsum, flip, fliplr, flipud, repeat, roll,  # noqa: E402,F401
+                               split, tril, triu, unbind)
+from minidl.ops.indexing import (argsort, gather, index_select, masked_fill, scatter,  # noqa: E402,F401
+                                 scatter_add, sort, take_along_dim, topk)
+from minidl.ops.scan import all, any, cumprod, cumsum, mode, norm, prod  # noqa: E402,F401
+from minidl.ops.aliases import numpy_names as _numpy_names  # noqa: E402
+
+# torch accepts NumPy's axis= / keepdims= wherever it takes dim= / keepdim=
+(sum, mean, var, std, max, min, amax, amin, argmax, argmin, logsumexp, prod, all, any, norm,  # noqa: F811
+ cumsum, cumprod, softmax, log_softmax, squeeze, unsqueeze, flip, roll, cat, concat, stack, mode, sort,
+ argsort, topk) = map(_numpy_names, (sum, mean, var, std, max, min, amax, amin, argmax, argmin, logsumexp, prod,
+                                     all, any, norm, cumsum, cumprod, softmax, log_softmax, squeeze, unsqueeze,
+                                     flip, roll, cat, concat, stack, mode, sort, argsort, topk))
