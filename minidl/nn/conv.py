@@ -45,7 +45,7 @@ class _ConvNd(Module):
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0, 0):
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+            s += f", padding={self.padding}"  # torch prints padding=same, without quotes
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         if getattr(self, "output_padding", (0, 0)) != (0, 0):
@@ -71,6 +71,45 @@ class Conv2d(_ConvNd):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Conv1d(_ConvNd):
+    """y = conv1d(x, W) + b with ``W: (out_channels, in_channels // groups, k)`` for x: (N, C, L) or (C, L)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device: Any = None, dtype: Any = None) -> None:
+        if padding_mode != "zeros":
+            raise NotImplementedError("Conv1d: only padding_mode='zeros' is implemented")
+        k = _single(kernel_size)
+        super().__init__(in_channels, out_channels, (1, k), 1, 0, 1, groups, bias,
+                         (out_channels, in_channels // groups, k), dtype)
+        # torch keeps 1-tuples: kernel_size=(k,), stride=(s,), padding=(p,) or a string, dilation=(d,)
+        self.kernel_size, self.stride, self.dilation = (k,), (_single(stride),), (_single(dilation),)
+        self.padding = padding if isinstance(padding, str) else (_single(padding),)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,):
+            s += f", padding={self.padding}"  # torch prints padding=same, without quotes
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+def _single(v: Any) -> int:
+    if isinstance(v, (tuple, list)):
+        if len(v) != 1:
+            raise ValueError(f"expected an int or a 1-tuple, got {v!r}")
+        v = v[0]
+    return int(v)
 
 
 class ConvTranspose2d(_ConvNd):

@@ -10,8 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from minidl.ops import (dropout, leaky_relu, log_softmax, logsumexp, matmul, relu,  # noqa: F401
-                        sigmoid, softmax, tanh)
+import warnings
+
+from minidl import autograd
+from minidl.ops import dropout, log_softmax, logsumexp, matmul, sigmoid, softmax, tanh  # noqa: F401
+from minidl.ops import leaky_relu as _leaky_relu
+from minidl.ops import relu as _relu
 from minidl.ops import mean as _mean
 from minidl.ops import sum as _sum
 from minidl.ops._util import as_tensor
@@ -26,7 +30,15 @@ from minidl.tensor import Tensor
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x W^T + b, for ``x: (*, in)``, ``W: (out, in)``, ``b: (out,)``."""
+    """y = x W^T + b, for ``x: (*, in)``, ``W: (out, in)``, ``b: (out,)``.
+
+    As torch, the input and the weight must have the same dtype (no silent promotion of a float32 layer
+    to float64): ``RuntimeError: mat1 and mat2 must have the same dtype``.
+    """
+    if x.dtype != weight.dtype:
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {_tname(x.dtype)} and "
+                           f"{_tname(weight.dtype)} (linear input {tuple(x.shape)} {x.dtype}, weight "
+                           f"{tuple(weight.shape)} {weight.dtype}; convert one with .to())")
     if x.shape[-1] != weight.shape[-1]:
         sx = "x".join(map(str, (int(np.prod(x.shape[:-1])), x.shape[-1]))) if x.ndim > 1 else str(x.shape[0])
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sx} and "
@@ -34,6 +46,45 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                            f"weight {tuple(weight.shape)}")
     y = matmul(x, weight.t())
     return y if bias is None else y + bias
+
+
+def _tname(dt: Any) -> str:
+    """torch's name of a dtype, as its messages print it (float32 -> Float, float64 -> Double)."""
+    names = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "float16": "Half",
+             "bool": "Bool", "int16": "Short", "int8": "Char", "uint8": "Byte"}
+    return names.get(str(np.dtype(dt)), str(dt))
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0). ``inplace=True`` writes the result into ``input`` (and returns it) when ``input`` is not
+    part of a graph (no grad needed, or under ``no_grad``), as torch does. In a graph minidl returns a new
+    tensor instead and leaves ``input`` unchanged: without torch's version counters, overwriting a value
+    that an earlier op saved for its backward would silently corrupt that gradient."""
+    return _maybe_inplace(input, _relu(input), inplace)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x if x > 0 else negative_slope x; ``inplace`` as in :func:`relu`."""
+    return _maybe_inplace(input, _leaky_relu(input, negative_slope), inplace)
+
+
+def _maybe_inplace(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
+    if inplace and not (input.requires_grad and autograd.is_grad_enabled()):
+        np.copyto(input._data, out._data)
+        return input
+    return out
+
+
+def _warn_size(input: Tensor, target: Tensor) -> None:
+    """torch's warning for elementwise losses whose target broadcasts against the input."""
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(f"Using a target size ({_size(target)}) that is different to the input size "
+                      f"({_size(input)}). This will likely lead to incorrect results due to broadcasting. "
+                      "Please ensure they have the same size.", UserWarning, stacklevel=3)
+
+
+def _size(t: Tensor) -> str:
+    return f"torch.Size([{', '.join(map(str, t.shape))}])"
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -55,8 +106,11 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     """
     target = as_tensor(target)
     if target.dtype.kind not in "iu":
-        raise RuntimeError(f"expected scalar type Long but found {target.dtype} (nll_loss target must hold "
+        raise RuntimeError(f"expected scalar type Long but found {_tname(target.dtype)} (nll_loss target must hold "
                            "class indices; pass probabilities to cross_entropy instead)")
+    if target.dtype not in (np.int64, np.uint8):  # torch accepts only these two index dtypes
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_tname(target.dtype)} (target "
+                           f"{tuple(target.shape)} {target.dtype}; convert it with .long())")
     if input.ndim == 1:
         return nll_loss(unsqueeze(input, 0), unsqueeze(target, 0), weight, ignore_index, reduction)
     if input.ndim < 1 or target.shape != (input.shape[0],) + tuple(input.shape[2:]):
@@ -80,35 +134,62 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
-                  reduction: str = "mean") -> Tensor:
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits ``input: (N, C, ...)`` against class indices or class probabilities.
 
     With probabilities ``y`` (same shape as ``input``): l_n = -sum_c w_c y_nc log softmax(x_n)_c,
     and the mean divides by N (times the spatial size), as torch does.
+
+    ``label_smoothing`` = e mixes the target with the uniform distribution over the C classes,
+    y' = (1 - e) y + e / C. For class indices torch writes it as (1 - e) nll + (e / C) sum_c -w_c log p_c,
+    with ignored targets contributing 0 and the mean divided as nll's (by the summed target weights).
     """
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     target = as_tensor(target)
     class_dim = 0 if input.ndim == 1 else 1
+    C = input.shape[class_dim]
     logp = log_softmax(input, dim=class_dim)
+    w_shape = [1] * input.ndim
+    w_shape[class_dim] = C
     if target.dtype.kind == "f":
         if target.shape != input.shape:
             raise RuntimeError(f"cross_entropy: class-probability target {tuple(target.shape)} must have the "
                                f"input's shape {tuple(input.shape)}")
+        if label_smoothing > 0:
+            target = target * (1 - label_smoothing) + label_smoothing / C
         prod = logp * target
         if weight is not None:
-            shape = [1] * input.ndim
-            shape[class_dim] = input.shape[class_dim]
-            prod = prod * weight.reshape(tuple(shape))
+            prod = prod * weight.reshape(tuple(w_shape))
         return _reduce(-_sum(prod, dim=class_dim), reduction)
-    return nll_loss(logp, target, weight, ignore_index, reduction)
+    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    if label_smoothing == 0:
+        return nll
+    smooth = -_sum(logp if weight is None else logp * weight.reshape(tuple(w_shape)), dim=class_dim)
+    ignored = target._data == ignore_index
+    smooth = smooth * Tensor((~ignored).astype(input.dtype))
+    if reduction == "mean":
+        if weight is None:
+            denom = np.asarray((~ignored).sum(), dtype=input.dtype)
+        else:
+            denom = np.asarray(weight._data[target._data[~ignored]].sum(), dtype=input.dtype)
+        smooth = _sum(smooth) / denom
+    else:
+        smooth = _reduce(smooth, reduction)
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """(x - y)^2, reduced.   d/dx = 2 (x - y) (/ n for the mean)."""
+    """(x - y)^2, reduced.   d/dx = 2 (x - y) (/ n for the mean). Warns (as torch) when shapes differ."""
+    target = as_tensor(target, like=input)
+    _warn_size(input, target)
     diff = input - target
     return _reduce(diff * diff, reduction)
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    target = as_tensor(target, like=input)
+    _warn_size(input, target)
     return _reduce((input - target).abs(), reduction)
 
 
@@ -127,6 +208,10 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     x = input._data
     if np.any((x < 0) | (x > 1)) or np.any(np.isnan(x)):
         raise RuntimeError("all elements of input should be between 0 and 1")
+    y = target._data
+    if np.any((y < 0) | (y > 1)):
+        raise RuntimeError(f"all elements of target should be between 0 and 1 (binary_cross_entropy target "
+                           f"{tuple(target.shape)} has values in [{y.min()}, {y.max()}])")
     w = None if weight is None else np.broadcast_to(as_tensor(weight)._data, x.shape).astype(x.dtype)
     loss = BinaryCrossEntropy.apply(input, target=target._data.astype(x.dtype), weight=w)
     return _reduce(loss, reduction)
@@ -190,6 +275,31 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
         p = pair(padding, "padding")
     y = Conv2d.apply(x, weight, bias, stride=s, padding=p, dilation=d, groups=groups)
     return y.squeeze(0) if unbatched else y
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-D cross-correlation: input (N, C, L) or (C, L), weight (O, C // groups, k).
+
+    Computed as a 2-D convolution of height 1: x (N, C, 1, L) with weight (O, C // groups, 1, k).
+    """
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"conv1d: expected a 2D (unbatched) or 3D (batched) input, got input of shape "
+                           f"{tuple(input.shape)}")
+    if weight.ndim != 3:
+        raise RuntimeError(f"conv1d: expected a 3D weight (out_channels, in_channels // groups, k), got weight "
+                           f"of shape {tuple(weight.shape)}")
+
+    def one(v: Any, name: str) -> int:
+        if isinstance(v, (tuple, list)):
+            if len(v) != 1:
+                raise RuntimeError(f"conv1d: expected {name} to be a single int or a 1-tuple, got {v!r}")
+            v = v[0]
+        return int(v)
+    pad2: Any = padding if isinstance(padding, str) else (0, one(padding, "padding"))
+    y = conv2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, (1, one(stride, "stride")), pad2,
+               (1, one(dilation, "dilation")), groups)
+    return y.squeeze(-2)
 
 
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
@@ -284,3 +394,12 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     if p == 1.0:
         return _DropoutOp.apply(input, mask=np.zeros(shape, dtype=input.dtype), scale=0.0)
     return _DropoutOp.apply(input, mask=dropout_mask(shape, p, input.dtype), scale=1.0 / (1.0 - p))
+
+
+# --------------------------------------------------------------------------- defined in their own files
+from minidl.nn.activation import elu, gelu, hardtanh, prelu, relu6, silu, softplus  # noqa: E402,F401
+from minidl.nn.embedding import embedding  # noqa: E402,F401
+from minidl.nn.loss_functional import huber_loss, kl_div, smooth_l1_loss  # noqa: E402,F401
+from minidl.nn.normalization import (cosine_similarity, group_norm, instance_norm, layer_norm,  # noqa: E402,F401
+                                     normalize)
+from minidl.nn.upsample import interpolate  # noqa: E402,F401
