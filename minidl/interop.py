@@ -130,22 +130,62 @@ def to_torch_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
     return {k: torch.from_numpy(v) for k, v in to_numpy_state_dict(state).items()}
 
 
+class CheckpointError(ValueError, RuntimeError):
+    """A weights file that cannot be read: truncated, corrupt, not a state_dict, or holding objects that a
+    weights-only reader refuses. The message names the file. (A RuntimeError, as torch.load raises, and a
+    ValueError, as minidl's other bad-file errors.)"""
+
+
 def load_torch_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a torch ``.pth`` state_dict safely (``weights_only=True``: no arbitrary unpickling) as minidl tensors."""
-    import torch
+    """Read a torch ``.pth`` state_dict safely as minidl tensors (same keys).
+
+    ``torch.load(weights_only=True)``: only tensors, numbers, strings and containers are rebuilt, never an
+    arbitrary pickled object, so a file from the internet cannot run code. A ``{"state_dict": ...}`` wrapper
+    (training checkpoints) is unwrapped. Errors name the file: FileNotFoundError, or CheckpointError for a
+    truncated/corrupt file or one that is not a mapping of names to tensors."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
+        import torch
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise CheckpointError(f"{path}: reading a torch .pth file needs PyTorch (pip install -e '.[torch]'); "
+                              "or convert it to minidl's .npz") from e
+    try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path}: not a readable torch state_dict ({e})") from e
+        size = path.stat().st_size
+        raise CheckpointError(f"{path} ({size:,} bytes): not a readable torch state_dict -- truncated, corrupt, "
+                              f"or holding objects a weights-only load refuses ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from e
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping):
-        raise ValueError(f"{path}: expected a state_dict (a mapping of names to tensors), got {type(state).__name__}")
+        raise CheckpointError(f"{path}: expected a state_dict (a mapping of names to tensors), "
+                              f"got {type(state).__name__}")
+    bad = [k for k, v in state.items() if not hasattr(v, "detach")]
+    if bad:
+        raise CheckpointError(f"{path}: entries that are not tensors: {bad[:5]}")
     return from_torch_state_dict(state)
 
 
+def load_weights(path: str | Path) -> dict[str, Any]:
+    """A state_dict from a weights file, as minidl tensors: minidl's ``.npz`` (read with
+    ``allow_pickle=False``) or a torch ``.pt``/``.pth`` (``load_torch_checkpoint``). Errors name the file."""
+    import zipfile
+    path = Path(path)
+    if path.suffix != ".npz":
+        return load_torch_checkpoint(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    from minidl.tensor import Tensor
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: Tensor(np.array(f[k])) for k in f.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise CheckpointError(f"{path} ({path.stat().st_size:,} bytes): not a readable .npz of arrays -- "
+                              f"truncated, corrupt, or holding pickled objects ({type(e).__name__}: {e})") from e
+
+
 __all__ = ["Backend", "BackendUnavailable", "backend", "from_torch_state_dict", "to_torch_state_dict", "to_numpy_state_dict",
-           "load_torch_checkpoint"]
+           "load_torch_checkpoint", "load_weights", "CheckpointError"]

@@ -7,3 +7,4 @@ from minidl.models.course import cifar_net, format_table, layer_table, lenet  # 
 from minidl.models.dann import DANN, GradReverse, dann_lr, grad_reverse, grl_lambda  # noqa: F401
 from minidl.models.gan import (dcgan_init_, discriminator, discriminator_input, generator,  # noqa: F401
                                generator_input)
+from minidl.models.vision import VGG16_LAYERS, feature_extractor, resnet18, squeezenet1_1, vgg16  # noqa: F401

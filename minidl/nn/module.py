@@ -336,11 +336,11 @@ class Module:
                               f"checkpoint, the shape in current model is {tuple(t._data.shape)}.")
                 continue
             t._data = np.array(arr, dtype=t._data.dtype, copy=True)
-        if strict and (missing or unexpected):
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        if strict and (missing or unexpected):  # torch's order: missing, unexpected, then the size mismatches
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         return IncompatibleKeys(missing, unexpected)
