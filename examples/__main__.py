@@ -96,24 +96,46 @@ def run_all(argv: list[str], debug: bool = False) -> int:
     return 0
 
 
+def download(argv: list[str]) -> int:
+    """``python -m examples download mnist|kmnist|fashion_mnist|cifar10|all [--data-dir DIR]``: fetch the
+    official files (published checksums, progress bar, atomic writes) where the chapters look for them."""
+    import argparse
+
+    from examples._runner import data_dir, fetch
+    p = argparse.ArgumentParser(prog="python -m examples download", description=download.__doc__)
+    p.add_argument("dataset", choices=["mnist", "kmnist", "fashion_mnist", "cifar10", "all"])
+    p.add_argument("--data-dir", default=None, help="default: $MINIDL_DATA, else the per-user cache folder")
+    args = p.parse_args(argv)
+    args.download = True
+    root = data_dir(args)
+    for name in ("mnist", "kmnist", "cifar10") if args.dataset == "all" else (args.dataset,):
+        fetch(args, name, root)
+    print(f"use it with: python -m examples <chapter> --data-dir {root}")
+    return 0
+
+
 def main() -> int:
     chapters = _available()
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(__doc__)
-        print("chapters:", ", ".join(chapters), "| all | report (rebuild runs/index.html from runs/)")
+        print("chapters:", ", ".join(chapters), "| all | report (rebuild runs/index.html from runs/)"
+              " | download mnist|kmnist|fashion_mnist|cifar10|all [--data-dir DIR]")
         print("--debug (any command): show the traceback of a user error")
         return 0
     name, argv = sys.argv[1], sys.argv[2:]
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    if name not in (*chapters, "all", "report"):
-        print(f"unknown chapter {name!r}; choose one of: {', '.join(chapters)}, all, report", file=sys.stderr)
+    if name not in (*chapters, "all", "report", "download"):
+        print(f"unknown chapter {name!r}; choose one of: {', '.join(chapters)}, all, report, download",
+              file=sys.stderr)
         return 2
     from examples._runner import UserError
     from minidl.interop import BackendUnavailable
     try:
         if name == "all":
             return run_all(argv, debug)
+        if name == "download":
+            return download(argv)
         if name == "report":
             from examples._report import write_report
             print(f"wrote {write_report(Path(argv[0] if argv else 'runs'), list(CHAPTERS)).resolve()}")

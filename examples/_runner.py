@@ -37,6 +37,7 @@ class UserError(Exception):
 def make_parser(name: str, description: str) -> argparse.ArgumentParser:
     """The arguments every chapter accepts; chapters add their own on the returned parser."""
     p = argparse.ArgumentParser(prog=f"python -m examples {name}", description=description)
+    p.set_defaults(chapter=name)
     p.add_argument("--quick", action="store_true", help="small, fast run (used by `python -m examples all`)")
     p.add_argument("--data-dir", default=None,
                    help="folder of real datasets (default: $MINIDL_DATA; without either, embedded data)")
@@ -61,13 +62,32 @@ def data_dir(args: argparse.Namespace) -> Path | None:
     """``--data-dir`` if given, else ``$MINIDL_DATA``, else (with ``--download``) the per-user cache
     folder, else None (embedded data)."""
     d = args.data_dir or os.environ.get("MINIDL_DATA")
-    if d:
-        return Path(d)
-    if getattr(args, "download", False):
-        cache = default_cache_dir()
-        print(f"--download: data folder {cache} (--data-dir chooses another)")
-        return cache
-    return None
+    download = getattr(args, "download", False)
+    if not download:
+        return Path(d) if d else None
+    root = Path(d) if d else default_cache_dir()
+    print(f"--download: data folder {root}" + ("" if d else " (--data-dir chooses another)"))
+    for name in CHAPTER_DOWNLOADS.get(getattr(args, "chapter", ""), ()):
+        fetch(args, name, root)
+    return root
+
+
+# What ``--download`` fetches for the chapters that read official files without asking for them
+# by name (cnn fetches what --dataset names, through ``open_dataset``).
+CHAPTER_DOWNLOADS: dict[str, tuple[str, ...]] = {"gan": ("mnist",), "dann": ("mnist",),
+                                                  "uncertainty": ("mnist", "kmnist")}
+
+
+def fetch(args: argparse.Namespace, name: str, root: Path) -> Path:
+    """Download one official dataset (``mnist``, ``kmnist``, ``fashion_mnist``, ``cifar10``) into ``root``
+    unless it is already there (checksums checked); returns the folder that holds its files."""
+    from minidl.data import CIFAR10, KMNIST, MNIST, FashionMNIST
+    cls = {"mnist": MNIST, "kmnist": KMNIST, "fashion_mnist": FashionMNIST, "cifar10": CIFAR10}[name]
+    ns = argparse.Namespace(**{**vars(args), "download": True})
+    open_dataset(ns, cls, root, train=False)
+    folder = root / "cifar-10-batches-bin" if cls is CIFAR10 else root / cls.folder / "raw"
+    print(f"{name}: official files in {folder}")
+    return folder
 
 
 def open_dataset(args: argparse.Namespace, cls: Callable[..., Any], root: Path, **kwargs: Any) -> Any:

@@ -113,7 +113,7 @@ def _cifar10(args: argparse.Namespace, root: Path) -> Data:
         raise UserError(f"CIFAR-10 not found under {root}: looked for {root / 'cifar-10-batches-bin'}, "
                         f"{root / 'cifar10' / 'cifar-10-batches-bin'} and the image folder {folder}/<class>/*.png.\n"
                         f"Point --data-dir at the folder that holds them, or add --download to fetch the official "
-                        f"binary batches (163 MB, md5-checked) into {root}.")
+                        f"binary batches (a 170 MB archive, md5-checked) into {root}.")
     X, y, classes = _folder_arrays(folder)
     Xtr, ytr, Xte, yte = _split(X, y, 0.25, seed)
     return Data(Xtr, ytr, Xte, yte, classes,

@@ -173,3 +173,14 @@ def test_download_with_a_wrong_checksum_keeps_nothing(tmp_path: Path, mnist_mirr
         cnn_data.load(_args(data_dir=str(tmp_path / "data")))
     assert not (tmp_path / "data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").exists()
     assert not list((tmp_path / "data" / "MNIST" / "raw").glob("*.part"))
+
+
+def test_download_command_and_chapter_prefetch(tmp_path: Path, mnist_mirror: dict, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture) -> None:
+    proc = in_process(monkeypatch, capsys, "download", "mnist", "--data-dir", str(tmp_path / "d"))
+    assert proc.returncode == 0 and str(tmp_path / "d" / "MNIST" / "raw") in proc.stdout
+    assert sorted(p.name for p in (tmp_path / "d" / "MNIST" / "raw").iterdir()) == sorted(mnist_mirror)
+    # a chapter that reads MNIST without naming it to the downloader (gan, dann) gets it through data_dir
+    root = data_dir(_args(chapter="gan", data_dir=str(tmp_path / "g")))
+    assert (root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").read_bytes() == \
+        mnist_mirror["train-images-idx3-ubyte.gz"]
