@@ -1,0 +1,356 @@
+"""Chapter 3-d: generative adversarial networks: DCGAN and conditional DCGAN on MNIST.
+
+    python -m examples gan --quick                           # embedded 8x8 digits, upscaled to 32x32
+    python -m examples gan --data-dir ../shared/data         # MNIST at 32x32
+    python -m examples gan --data-dir ../shared/data --conditional
+    python -m examples gan ... --loss saturating --default-init --ngf 64 --ndf 16 --nz 10 --lr-g 2e-4
+
+A generator G maps noise z ~ N(0, I) to images; a discriminator D outputs P(real). They play
+
+    min_G max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))]
+
+D takes one Adam step on the binary cross-entropy of a real batch (label 1) and a fake batch (label 0);
+then G takes one step. The minimax ("saturating") generator loss is log(1 - D(G(z))): when D wins early
+(D(G(z)) ~ 0) its gradient vanishes. The non-saturating loss -log D(G(z)) (the default, as in the course)
+has the same fixed point and strong gradients exactly then. Both are the BCE of D(G(z)): against label 1
+(non-saturating) or minus the BCE against label 0 (saturating).
+
+Settings (the course's, DESIGN.md section 6): images 32x32 scaled to [-1, 1] (G ends in tanh), nz 100,
+ngf = ndf = 32, Adam(beta1 = 0.5), lr_D 2e-4, lr_G 5e-4, weights N(0, 0.02). ``--conditional`` feeds a
+one-hot label to both networks (``minidl.models.gan``) and draws a grid of every class x fixed noise.
+
+Measured quality, not only pictures: a LeNet is trained on the real training images, then
+- ``conditional_accuracy``: how often it reads the requested digit in 1,000 generated samples;
+- ``frechet_lenet``: the Frechet distance between Gaussians fitted to its penultimate (84-d) features of
+  generated and of real test images,  |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))  (FID with LeNet
+  in place of Inception), next to ``frechet_lenet_real_halves``, the same distance between two halves of
+  the real test images: the floor a perfect generator would reach with this many samples.
+
+Data: only the official 10,000 MNIST *test* images are in the shared data: the GAN and the LeNet train
+on a seeded stratified 80 % split of them and the 20 % rest is the "real" reference (the run says so).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from examples._runner import Run, UserError, data_dir, make_parser
+from minidl.data import MNIST, load_digits, stratified_split
+from minidl.data.transforms import functional as TF
+from minidl.interop import Backend, backend
+from minidl.models import lenet
+from minidl.models.gan import dcgan_init_, discriminator, discriminator_input, generator, generator_input
+
+
+# --------------------------------------------------------------------------- 1. data: (N, 1, 32, 32) in [-1, 1]
+def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    root = data_dir(args)
+    if args.quick or root is None:
+        X, y = load_digits()                                    # (1797, 1, 8, 8) in [0, 1]
+        tr, te = stratified_split(y, 0.25, seed=args.seed)
+        desc = "scikit-learn digits (8x8, resized to 32x32), seeded stratified 75/25 split"
+    else:
+        mnist_root = root / "mnist" if (root / "mnist").is_dir() else root
+        try:
+            test = MNIST(mnist_root, train=False)
+        except FileNotFoundError as e:
+            raise UserError(str(e)) from e
+        X, y = test.data[:, None].astype(np.float32) / 255, test.targets
+        tr, te = stratified_split(y, 0.2, seed=args.seed)
+        desc = (f"MNIST from {mnist_root} at 32x32: the official training images are absent, so a seeded "
+                f"stratified 80/20 split of the 10,000 official TEST images ({len(tr)} to train / {len(te)} real "
+                "reference)")
+    X = (TF.resize(X, 32) * 2 - 1).astype(np.float32)          # bilinear to 32x32, then [0, 1] -> [-1, 1]
+    return X[tr], y[tr], X[te], y[te], desc
+
+
+# --------------------------------------------------------------------------- 2. one D step, one G step
+def one_hot(B: Backend, y: np.ndarray | None, k: int) -> Any:
+    return None if y is None or k == 0 else B.tensor(np.eye(k, dtype=np.float32)[y])
+
+
+def d_step(B: Backend, G: Any, D: Any, opt_d: Any, x: Any, z: Any, onehot: Any = None,
+           fake_onehot: Any = None) -> tuple[Any, dict[str, float]]:
+    """One discriminator step: ascend log D(x) + log(1 - D(G(z))), i.e. descend the BCE of real
+    images against 1 plus fake ones against 0. The fake batch is detached: G is not updated here.
+    Returns the fake images (reused by the G step) and the logged numbers."""
+    lib, bce = B.lib, B.nn.BCELoss()
+    fake = G(generator_input(lib, z, fake_onehot))
+    d_real = D(discriminator_input(lib, x, onehot)).reshape(-1)
+    d_fake = D(discriminator_input(lib, fake.detach(), fake_onehot)).reshape(-1)
+    ones, zeros = lib.ones_like(d_real), lib.zeros_like(d_fake)
+    loss = bce(d_real, ones) + bce(d_fake, zeros)
+    opt_d.zero_grad()
+    loss.backward()
+    opt_d.step()
+    return fake, {"loss_d": loss.item(), "d_x": d_real.mean().item(), "d_g_z1": d_fake.mean().item()}
+
+
+def g_step(B: Backend, D: Any, opt_g: Any, fake: Any, fake_onehot: Any = None,
+           saturating: bool = False) -> dict[str, float]:
+    """One generator step through the (just updated) discriminator.
+
+    non-saturating: minimise -log D(G(z))     = BCE(D(G(z)), 1)
+    saturating:     minimise  log(1 - D(G(z))) = -BCE(D(G(z)), 0)
+    """
+    lib, bce = B.lib, B.nn.BCELoss()
+    d_gen = D(discriminator_input(lib, fake, fake_onehot)).reshape(-1)
+    loss = -bce(d_gen, lib.zeros_like(d_gen)) if saturating else bce(d_gen, lib.ones_like(d_gen))
+    opt_g.zero_grad()
+    loss.backward()
+    opt_g.step()
+    return {"loss_g": loss.item(), "d_g_z2": d_gen.mean().item()}
+
+
+def build(B: Backend, args: argparse.Namespace, k: int) -> tuple[Any, Any, Any, Any]:
+    B.manual_seed(args.seed)
+    G = generator(B.nn, nz=args.nz, ngf=args.ngf, n_classes=k)
+    D = discriminator(B.nn, ndf=args.ndf, n_classes=k)
+    if not args.default_init:
+        dcgan_init_(G, B.nn)
+        dcgan_init_(D, B.nn)
+    G, D = B.model_to(G), B.model_to(D)
+    opt_g = B.optim.Adam(G.parameters(), lr=args.lr_g, betas=(0.5, 0.999))
+    opt_d = B.optim.Adam(D.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
+    return G, D, opt_g, opt_d
+
+
+def generate(B: Backend, G: Any, z: np.ndarray, labels: np.ndarray | None, k: int, batch: int = 250) -> np.ndarray:
+    """Images (N, 1, 32, 32) in [-1, 1] from the noise ``z: (N, nz)`` (and labels), G in eval mode."""
+    G.eval()
+    with B.no_grad():
+        out = [B.to_numpy(G(generator_input(B.lib, B.tensor(z[i:i + batch]),
+                                            one_hot(B, None if labels is None else labels[i:i + batch], k))))
+               for i in range(0, len(z), batch)]
+    G.train()
+    return np.concatenate(out)
+
+
+def train(B: Backend, args: argparse.Namespace, X: np.ndarray, y: np.ndarray, run: Run) -> dict[str, Any]:
+    k = 10 if args.conditional else 0
+    G, D, opt_g, opt_d = build(B, args, k)
+    rng = np.random.default_rng(args.seed)
+    fixed_z = rng.standard_normal((80, args.nz)).astype(np.float32)      # the same noise at every snapshot
+    fixed_labels = np.tile(np.arange(10), 8) if k else None
+    hist: dict[str, list[float]] = {k_: [] for k_ in ("loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2")}
+    snapshots: list[tuple[str, np.ndarray]] = []
+    n_batches = len(X) // args.batch_size
+    snap_at = {max(1, round(f * args.epochs * n_batches)) for f in (0.1, 0.4, 1.0)}
+    t0, it, epoch_seconds = time.perf_counter(), 0, []
+    for epoch in range(args.epochs):
+        te = time.perf_counter()
+        order = rng.permutation(len(X))
+        for b in tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{args.epochs}", unit="it", leave=False):
+            idx = order[b * args.batch_size:(b + 1) * args.batch_size]
+            z = B.tensor(rng.standard_normal((len(idx), args.nz)).astype(np.float32))
+            fake_labels = rng.integers(0, 10, len(idx)) if k else None
+            fake, logs = d_step(B, G, D, opt_d, B.tensor(X[idx]), z, one_hot(B, y[idx] if k else None, k),
+                                one_hot(B, fake_labels, k))
+            logs.update(g_step(B, D, opt_g, fake, one_hot(B, fake_labels, k), saturating=args.loss == "saturating"))
+            for key, v in logs.items():
+                hist[key].append(v)
+            it += 1
+            if it in snap_at:
+                snapshots.append((f"iteration {it}", generate(B, G, fixed_z, fixed_labels, k)))
+        epoch_seconds.append(time.perf_counter() - te)
+        tqdm.write(f"epoch {epoch + 1}: loss D {np.mean(hist['loss_d'][-n_batches:]):.3f}, loss G "
+                   f"{np.mean(hist['loss_g'][-n_batches:]):.3f}, D(x) {np.mean(hist['d_x'][-n_batches:]):.2f}, "
+                   f"D(G(z)) {np.mean(hist['d_g_z1'][-n_batches:]):.2f} ({epoch_seconds[-1]:.1f} s)")
+    return dict(G=G, D=D, history=hist, snapshots=snapshots, k=k, seconds=time.perf_counter() - t0,
+                epoch_seconds=epoch_seconds, iterations=it)
+
+
+# --------------------------------------------------------------------------- 3. measuring quality with a LeNet
+def train_classifier(B: Backend, args: argparse.Namespace, X: np.ndarray, y: np.ndarray) -> Any:
+    """The course's LeNet on the real training images (momentum SGD): the judge of the samples."""
+    B.manual_seed(args.seed)
+    model = B.model_to(lenet(B.nn, image_size=32))
+    opt = B.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    ce, rng = B.nn.CrossEntropyLoss(), np.random.default_rng(args.seed + 7)
+    for _ in tqdm(range(args.classifier_epochs), desc="LeNet judge", unit="epoch", leave=False):
+        order = rng.permutation(len(X))
+        for s in range(0, len(X), 64):
+            idx = order[s:s + 64]
+            loss = ce(model(B.tensor(X[idx])), B.tensor(y[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    return model
+
+
+def lenet_outputs(B: Backend, model: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(penultimate features (N, 84), predicted classes (N,)) of the LeNet."""
+    feats, preds = [], []
+    with B.no_grad():
+        for s in range(0, len(X), 500):
+            h = B.tensor(X[s:s + 500])
+            for name, layer in model.named_children():
+                if name == "fc5":
+                    preds.append(B.to_numpy(layer(h).argmax(dim=1)))
+                    break
+                h = layer(h)
+            feats.append(B.to_numpy(h).astype(np.float64))
+    return np.concatenate(feats), np.concatenate(preds)
+
+
+def frechet(f1: np.ndarray, f2: np.ndarray) -> float:
+    """Frechet distance between N(mu1, S1) and N(mu2, S2) fitted to two feature sets (rows = samples):
+
+        |mu1 - mu2|^2 + Tr(S1) + Tr(S2) - 2 Tr((S1 S2)^(1/2))
+
+    Tr((S1 S2)^(1/2)) = Tr((S1^(1/2) S2 S1^(1/2))^(1/2)), and the matrix inside is symmetric PSD: its
+    square root's trace is the sum of the square roots of its eigenvalues. This form stays real and stable
+    when a covariance is singular (dead ReLU units give zero rows), where sqrtm(S1 S2) warns."""
+    mu1, mu2 = f1.mean(0), f2.mean(0)
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    w, V = np.linalg.eigh(s1)
+    r1 = (V * np.sqrt(np.clip(w, 0, None))) @ V.T
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh(r1 @ s2 @ r1), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+
+
+# --------------------------------------------------------------------------- 4. figures
+def _grid(images: np.ndarray, rows: int) -> np.ndarray:
+    n, _, h, w = images.shape
+    cols = n // rows
+    g = images[:rows * cols, 0].reshape(rows, cols, h, w).transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
+    return (g + 1) / 2
+
+
+def plot_snapshots(run: Run, res: dict[str, Any]) -> None:
+    import matplotlib.pyplot as plt
+    snaps = res["snapshots"]
+    fig, axes = plt.subplots(1, len(snaps), figsize=(5 * len(snaps), 4.4))
+    for ax, (title, imgs) in zip(np.atleast_1d(axes), snaps):
+        ax.imshow(_grid(imgs, 8), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title)
+        ax.axis("off")
+    extra = " Each column is one class (0-9) in the conditional model." if res["k"] else ""
+    run.savefig(fig, "samples", caption="Samples from the same fixed noise at three points of training: blobs, "
+                "then strokes, then digits." + extra)
+
+
+def plot_losses(run: Run, h: dict[str, list[float]]) -> None:
+    import matplotlib.pyplot as plt
+    smooth = lambda v: np.convolve(v, np.ones(w) / w, mode="valid")  # noqa: E731
+    w = max(1, len(h["loss_d"]) // 50)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+    axes[0].plot(smooth(h["loss_d"]), label="D loss")
+    axes[0].plot(smooth(h["loss_g"]), label="G loss")
+    axes[0].set_ylabel("loss")
+    axes[1].plot(smooth(h["d_x"]), label="D(x), real")
+    axes[1].plot(smooth(h["d_g_z1"]), label="D(G(z)) before D's step")
+    axes[1].plot(smooth(h["d_g_z2"]), label="D(G(z)) after D's step")
+    axes[1].axhline(0.5, color="gray", ls=":")
+    axes[1].set_ylabel("discriminator output")
+    for ax in axes:
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    run.savefig(fig, "losses", caption=f"Losses and D's outputs (moving average over {w} iterations). A healthy "
+                "game oscillates: D(x) stays above D(G(z)) without reaching 1 and 0; D(x) -> 1 with D(G(z)) -> 0 "
+                "means D has won and G's (saturating) gradient vanishes.")
+
+
+def plot_interpolation(run: Run, B: Backend, args: argparse.Namespace, G: Any, k: int) -> None:
+    import matplotlib.pyplot as plt
+    rng = np.random.default_rng(args.seed + 3)
+    z0, z1 = rng.standard_normal((2, 6, args.nz)).astype(np.float32)
+    t = np.linspace(0, 1, 10, dtype=np.float32)
+    z = (z0[:, None] * (1 - t[None, :, None]) + z1[:, None] * t[None, :, None]).reshape(-1, args.nz)
+    labels = np.repeat(np.arange(6), 10) if k else None
+    imgs = generate(B, G, z, labels, k)
+    fig, ax = plt.subplots(figsize=(9, 5.6))
+    ax.imshow(_grid(imgs, 6), cmap="gray", vmin=0, vmax=1)
+    ax.axis("off")
+    run.savefig(fig, "interpolation", caption="Each row walks in a straight line from one z to another (10 steps): "
+                "a smooth morph means G learnt a continuous map, not a lookup of training digits."
+                + (" Conditional: row r keeps the label r." if k else ""))
+
+
+def plot_class_grid(run: Run, B: Backend, args: argparse.Namespace, G: Any) -> None:
+    import matplotlib.pyplot as plt
+    z = np.random.default_rng(args.seed + 4).standard_normal((8, args.nz)).astype(np.float32)
+    imgs = generate(B, G, np.tile(z, (10, 1)), np.repeat(np.arange(10), 8), 10)   # row = class, column = noise
+    fig, ax = plt.subplots(figsize=(6, 7.5))
+    ax.imshow(_grid(imgs, 10), cmap="gray", vmin=0, vmax=1)
+    ax.axis("off")
+    run.savefig(fig, "classes", caption="Conditional DCGAN: row = requested class 0-9, column = one fixed noise "
+                "vector. The noise carries the style (thickness, slant) across the classes.")
+
+
+# --------------------------------------------------------------------------- the chapter
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = make_parser("gan", "Chapter 3-d: DCGAN and conditional DCGAN on MNIST")
+    p.add_argument("--conditional", action="store_true", help="one-hot labels to G and D")
+    p.add_argument("--epochs", type=int, default=None, help="default 5 (2 with --quick)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 64 (32 with --quick)")
+    p.add_argument("--nz", type=int, default=100)
+    p.add_argument("--ngf", type=int, default=None, help="default 32 (8 with --quick)")
+    p.add_argument("--ndf", type=int, default=None, help="default 32 (8 with --quick)")
+    p.add_argument("--lr-d", type=float, default=2e-4)
+    p.add_argument("--lr-g", type=float, default=5e-4)
+    p.add_argument("--loss", choices=["nonsaturating", "saturating"], default="nonsaturating")
+    p.add_argument("--default-init", action="store_true", help="keep the layers' default init, not N(0, 0.02)")
+    p.add_argument("--classifier-epochs", type=int, default=None, help="LeNet judge (default 3; 4 with --quick)")
+    p.add_argument("--samples", type=int, default=1000, help="generated samples scored by the LeNet")
+    args = p.parse_args(argv)
+    for key, full, quick in (("epochs", 5, 2), ("batch_size", 64, 32), ("ngf", 32, 8), ("ndf", 32, 8),
+                             ("classifier_epochs", 3, 4)):
+        if getattr(args, key) is None:
+            setattr(args, key, quick if args.quick else full)
+    for key in ("epochs", "batch_size", "nz", "ngf", "ndf", "samples"):
+        if getattr(args, key) < 1:
+            raise UserError(f"--{key.replace('_', '-')} must be positive, got {getattr(args, key)}")
+    B = backend(args.backend, args.device)
+    run = Run("gan", args)
+    Xtr, ytr, Xte, yte, desc = load_data(args)
+    if len(Xtr) < args.batch_size:
+        raise UserError(f"--batch-size {args.batch_size} is larger than the {len(Xtr)} training images")
+    run.note(f"data: {desc}; backend {B.name}; {'conditional ' if args.conditional else ''}DCGAN nz={args.nz} "
+             f"ngf={args.ngf} ndf={args.ndf}, {args.loss} G loss, {'default' if args.default_init else 'N(0, 0.02)'} init")
+
+    res = train(B, args, Xtr, ytr, run)
+    plot_snapshots(run, res)
+    plot_losses(run, res["history"])
+    plot_interpolation(run, B, args, res["G"], res["k"])
+    if res["k"]:
+        plot_class_grid(run, B, args, res["G"])
+
+    judge = train_classifier(B, args, Xtr, ytr)
+    f_real, pred_real = lenet_outputs(B, judge, Xte)
+    n = min(args.samples, len(Xte))
+    labels = np.arange(n) % 10
+    fake = generate(B, res["G"], np.random.default_rng(args.seed + 5).standard_normal((n, args.nz)).astype(np.float32),
+                    labels if res["k"] else None, res["k"])
+    f_fake, pred_fake = lenet_outputs(B, judge, fake)
+    half = len(Xte) // 2
+    h = res["history"]
+    run.metrics.update(
+        data=desc, backend=B.name, conditional=args.conditional, epochs=args.epochs, iterations=res["iterations"],
+        batch_size=args.batch_size, nz=args.nz, ngf=args.ngf, ndf=args.ndf, lr_d=args.lr_d, lr_g=args.lr_g,
+        loss=args.loss, init="default" if args.default_init else "normal_0.02",
+        classifier_test_accuracy=float((pred_real == yte).mean()),
+        frechet_lenet=frechet(f_fake, f_real[:n]), frechet_lenet_real_halves=frechet(f_real[:half], f_real[half:]),
+        generated_class_histogram=np.bincount(pred_fake, minlength=10).tolist(),
+        final_d_x=float(np.mean(h["d_x"][-20:])), final_d_g_z=float(np.mean(h["d_g_z1"][-20:])),
+        train_seconds=round(res["seconds"], 1), seconds_per_epoch=round(float(np.mean(res["epoch_seconds"])), 2),
+        seconds_per_iteration=round(res["seconds"] / max(res["iterations"], 1), 4))
+    if res["k"]:
+        run.metrics["conditional_accuracy"] = float((pred_fake == labels).mean())
+    headline = "conditional_accuracy" if res["k"] else "frechet_lenet"
+    run.note(f"LeNet judge: {run.metrics['classifier_test_accuracy']:.3f} on real test images; Frechet distance in "
+             f"its features: generated {run.metrics['frechet_lenet']:.2f} vs real-vs-real "
+             f"{run.metrics['frechet_lenet_real_halves']:.2f}"
+             + (f"; conditional accuracy {run.metrics['conditional_accuracy']:.3f}" if res["k"] else "")
+             + f"; {run.metrics['seconds_per_epoch']} s per epoch ({B.name})")
+    return run.finish(headline)
+
+
+if __name__ == "__main__":
+    main()
