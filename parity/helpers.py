@@ -51,7 +51,7 @@ def assert_close(actual: Any, expected: Any, *, atol: float, rtol: float, what: 
         rel = err[i] / max(abs(e64[i]), 1e-300)
         n_bad = int(np.sum(over > 0))
         raise AssertionError(f"{what}: {n_bad}/{a.size} elements out of tolerance (atol={atol}, rtol={rtol}); "
-                             f"worst at index {tuple(int(j) for j in i)}: expected {e64[i]!r}, actual {a64[i]!r}, "
+                             f"worst at index {tuple(int(j) for j in i)}: expected {float(e64[i])!r}, actual {float(a64[i])!r}, "
                              f"abs error {err[i]:.3e}, relative error {rel:.3e}")
 
 
@@ -114,8 +114,11 @@ def parity_op(torch_fn: Callable[..., Any], minidl_fn: Callable[..., Any] | None
         if op:
             assert_ran([op] if isinstance(op, str) else op, seen, f"parity_op({name})")
     assert_close(m_out, t_out, atol=atol, rtol=rtol, what=f"{name} forward")
+    if bool(m_out.requires_grad) != bool(t_out.requires_grad):  # an op that drops (or invents) the graph
+        raise AssertionError(f"{name} forward: requires_grad is {m_out.requires_grad} but torch's is "
+                             f"{t_out.requires_grad} (grad_fn {m_out.grad_fn!r} vs torch {t_out.grad_fn})")
 
-    if not any(needs) or not m_out.requires_grad:
+    if not any(needs) or not t_out.requires_grad:
         return
     rng = np.random.default_rng(seed + 1)
     upstream = rng.uniform(-1, 1, size=tuple(t_out.shape)).astype(to_numpy(t_out).dtype)
