@@ -309,7 +309,7 @@ class Function:
             ctx.needs_input_grad = needs
             ctx._outs = (out,)
             if _anomaly.enabled:
-                ctx._stack = traceback.format_stack()[:-1]
+                ctx._stack = traceback.format_stack(limit=8)[:-1]
             result.grad_fn = ctx
         return result
 
@@ -345,7 +345,7 @@ class Function:
             if ctx._saved:
                 ctx._saved = tuple(ctx._output_tensor(ids[id(v)]) if id(v) in ids else v for v in ctx._saved)
             if _anomaly.enabled:
-                ctx._stack = traceback.format_stack()[:-2]
+                ctx._stack = traceback.format_stack(limit=8)[:-2]
         return results[0] if single else tuple(results)
 
 

@@ -33,21 +33,19 @@ def _float_outputs(fn: Callable[..., Any], inputs: Sequence[Any]) -> list[Any]:
 
 def _numerical(fn: Callable[..., Any], inputs: Sequence[Any], x: Any, eps: float) -> list[np.ndarray]:
     """d outputs / d x by central differences: one (out.size, x.size) matrix per output."""
-    from minidl.autograd import no_grad
     flat = x._data.reshape(-1)  # a view: perturbing it perturbs x (x must be contiguous)
     if not np.shares_memory(flat, x._data):
         raise ValueError("gradcheck: inputs must be contiguous tensors")
     cols: list[list[np.ndarray]] | None = None
-    with no_grad():
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
-            plus = [o._data.astype(np.float64).reshape(-1) for o in _float_outputs(fn, inputs)]
-            flat[j] = orig - eps
-            minus = [o._data.astype(np.float64).reshape(-1) for o in _float_outputs(fn, inputs)]
-            flat[j] = orig
-            d = [(p - m) / (2 * eps) for p, m in zip(plus, minus)]
-            cols = [[c] for c in d] if cols is None else [c + [dc] for c, dc in zip(cols, d)]
+    for j in range(flat.size):  # grad mode stays on: ``fn`` may itself call grad (gradgradcheck)
+        orig = flat[j]
+        flat[j] = orig + eps
+        plus = [o._data.astype(np.float64).reshape(-1) for o in _float_outputs(fn, inputs)]
+        flat[j] = orig - eps
+        minus = [o._data.astype(np.float64).reshape(-1) for o in _float_outputs(fn, inputs)]
+        flat[j] = orig
+        d = [(p - m) / (2 * eps) for p, m in zip(plus, minus)]
+        cols = [[c] for c in d] if cols is None else [c + [dc] for c, dc in zip(cols, d)]
     if cols is None:
         return []
     return [np.stack(c, axis=1) for c in cols]

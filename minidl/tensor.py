@@ -323,7 +323,11 @@ class Tensor:
         return _ops.clone(self)
 
     def contiguous(self) -> "Tensor":
-        return self
+        """This tensor if its numbers are laid out row-major, else a row-major copy (in the graph)."""
+        return self if self._data.flags.c_contiguous else _ops.clone(self)
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
 
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
@@ -414,8 +418,16 @@ class Tensor:
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> "Tensor": return _ops.argmin(self, dim, keepdim)
 
     def reshape(self, *shape: Any) -> "Tensor": return _ops.reshape(self, _shape_args(shape))
-    def view(self, *shape: Any) -> "Tensor": return _ops.reshape(self, _shape_args(shape))
-    def view_as(self, other: "Tensor") -> "Tensor": return _ops.reshape(self, tuple(other.shape))
+    def view(self, *shape: Any) -> "Tensor":
+        """``reshape`` that must not copy (torch's view): a transposed tensor cannot be flattened this way."""
+        out = _ops.reshape(self, _shape_args(shape))
+        if out._data.size and not np.may_share_memory(out._data, self._data):
+            raise RuntimeError(f"view size is not compatible with input tensor's size and stride (at least one "
+                               f"dimension spans across two contiguous subspaces): input {tuple(self.shape)}, "
+                               f"view {tuple(out.shape)}. Use .reshape(...) instead.")
+        return out
+
+    def view_as(self, other: "Tensor") -> "Tensor": return self.view(tuple(other.shape))
     def reshape_as(self, other: "Tensor") -> "Tensor": return _ops.reshape(self, tuple(other.shape))
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor": return _ops.flatten(self, start_dim, end_dim)
     def transpose(self, dim0: int, dim1: int) -> "Tensor": return _ops.transpose(self, dim0, dim1)
