@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -201,7 +202,7 @@ def synthesize_mnistm_cached(digits: np.ndarray, backgrounds: Sequence[np.ndarra
                 return images, path, True
             warnings.warn(f"{path}: cached MNIST-M has shape {images.shape}, expected {(*digits.shape, 3)}; "
                           "recomputing", stacklevel=2)
-        except (OSError, ValueError, KeyError, EOFError) as e:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             warnings.warn(f"{path}: unreadable MNIST-M cache ({type(e).__name__}: {e}); recomputing", stacklevel=2)
     images = synthesize_mnistm(digits, backgrounds, seed=seed, threshold=threshold)
     path.parent.mkdir(parents=True, exist_ok=True)

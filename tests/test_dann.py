@@ -1,0 +1,145 @@
+"""MNIST-M data (synthesis, cache, the real folder and its bad inputs) and the dann chapter's quick run."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from examples._runner import UserError
+from minidl.data import CorruptFileError
+from minidl.data.datasets import (MNISTM, load_backgrounds, read_mnistm_labels, synthesize_mnistm,
+                                  synthesize_mnistm_cached, texture_backgrounds)
+
+DATA = os.environ.get("MINIDL_DATA")
+
+
+# --------------------------------------------------------------------------- synthesis
+def test_synthesis_is_abs_of_patch_minus_binarised_digit() -> None:
+    rng = np.random.default_rng(0)
+    digits = (rng.random((5, 6, 6)) * 255).astype(np.uint8)
+    digits[:, :2] = 0                                        # some background pixels
+    bg = rng.integers(0, 256, size=(9, 11, 3), dtype=np.uint8)
+    out = synthesize_mnistm(digits, [bg], seed=3, threshold=100)
+    assert out.shape == (5, 6, 6, 3) and out.dtype == np.uint8
+    ink = digits > 100
+    for img, d in zip(out, ink):
+        # find the crop this image came from: the only one that explains every pixel
+        matches = [(t, l) for t in range(9 - 6 + 1) for l in range(11 - 6 + 1)
+                   if np.array_equal(img, np.abs(bg[t:t + 6, l:l + 6].astype(int) - 255 * d[:, :, None]))]
+        assert len(matches) >= 1
+
+
+def test_synthesis_is_seeded_and_checks_shapes() -> None:
+    digits = np.zeros((4, 5, 5), np.uint8)
+    bgs = texture_backgrounds(3, size=16, seed=0)
+    a, b = synthesize_mnistm(digits, bgs, seed=1), synthesize_mnistm(digits, bgs, seed=1)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, synthesize_mnistm(digits, bgs, seed=2))
+    with pytest.raises(ValueError, match=r"background 0 has shape \(4, 4, 3\)"):
+        synthesize_mnistm(digits, [np.zeros((4, 4, 3), np.uint8)])
+    with pytest.raises(ValueError, match="no background"):
+        synthesize_mnistm(digits, [])
+    with pytest.raises(ValueError, match=r"\(N, H, W\) uint8"):
+        synthesize_mnistm(digits.astype(np.float32), bgs)
+
+
+def test_synthesis_cache_hits_and_recovers_from_a_corrupt_file(tmp_path: Path) -> None:
+    digits = (np.random.default_rng(0).random((6, 5, 5)) * 255).astype(np.uint8)
+    bgs = texture_backgrounds(2, size=12, seed=0)
+    first, path, hit = synthesize_mnistm_cached(digits, bgs, tmp_path, seed=0)
+    assert not hit and path.is_file() and not list(tmp_path.glob("*.tmp*"))
+    again, path2, hit2 = synthesize_mnistm_cached(digits, bgs, tmp_path, seed=0)
+    assert hit2 and path2 == path
+    np.testing.assert_array_equal(first, again)
+    assert synthesize_mnistm_cached(digits, bgs, tmp_path, seed=1)[1] != path    # the seed is in the key
+    path.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.warns(UserWarning, match="unreadable MNIST-M cache"):
+        redo, _, hit3 = synthesize_mnistm_cached(digits, bgs, tmp_path, seed=0)
+    assert not hit3
+    np.testing.assert_array_equal(redo, first)
+
+
+def test_backgrounds_folder_errors_name_the_folder_or_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        load_backgrounds(tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match=f"no .* images in {tmp_path}"):
+        load_backgrounds(tmp_path)
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(CorruptFileError, match="bad.jpg"):
+        load_backgrounds(tmp_path)
+
+
+# --------------------------------------------------------------------------- the real MNIST-M folder
+def _folder(root: Path, sizes: list[int], labels: list[str]) -> Path:
+    (root / "images").mkdir(parents=True)
+    for i, s in enumerate(sizes):
+        Image.fromarray(np.full((s, s, 3), 10 * i, np.uint8)).save(root / "images" / f"{i:05d}.png")
+    (root / "labels.txt").write_text("".join(f"{i:05d}.png {lab}\n" for i, lab in enumerate(labels)))
+    return root
+
+
+def test_mnistm_folder_reads_images_and_labels(tmp_path: Path) -> None:
+    ds = MNISTM(_folder(tmp_path, [8, 8, 8], ["3", "0", "9"]))
+    assert len(ds) == 3 and ds.data.shape == (3, 8, 8, 3)
+    np.testing.assert_array_equal(ds.targets, [3, 0, 9])
+    img, label = ds[2]
+    assert label == 9 and img[0, 0, 0] == 20
+
+
+def test_mnistm_bad_inputs_are_named(tmp_path: Path) -> None:
+    with pytest.raises(CorruptFileError, match=r"line 2: label 12 of 00001.png is out of range"):
+        MNISTM(_folder(tmp_path / "a", [8, 8], ["1", "12"]))
+    root = _folder(tmp_path / "b", [8, 8], ["1", "2"])
+    (root / "images" / "00001.png").unlink()
+    with pytest.raises(FileNotFoundError, match="missing .* 00001.png"):
+        MNISTM(root)
+    root = _folder(tmp_path / "c", [8, 8], ["1", "2"])
+    (root / "labels.txt").write_text("00000.png 1\n")
+    with pytest.raises(FileNotFoundError, match="no label .* 00001.png"):
+        MNISTM(root)
+    with pytest.raises(CorruptFileError, match=r"00001.png: image of shape \(9, 9, 3\)"):
+        MNISTM(_folder(tmp_path / "d", [8, 9], ["1", "2"]))
+    root = _folder(tmp_path / "e", [8, 8], ["1", "2"])
+    (root / "images" / "00001.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(CorruptFileError, match="00001.png"):
+        MNISTM(root)
+    with pytest.raises(CorruptFileError, match="expected '<file> <digit>'"):
+        (tmp_path / "l.txt").write_text("a.png\n")
+        read_mnistm_labels(tmp_path / "l.txt")
+    root = _folder(tmp_path / "f", [8], ["1"])
+    (root / "labels.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"label file not found: .*f/labels.txt"):
+        MNISTM(root)
+
+
+@pytest.mark.skipif(not DATA, reason="needs the real MNIST-M folder: set MINIDL_DATA (CI sets ../shared/data)")
+def test_real_mnistm_folder() -> None:
+    ds = MNISTM(Path(DATA) / "mnist_m")
+    assert ds.data.shape == (4500, 32, 32, 3) and set(np.unique(ds.targets)) == set(range(10))
+
+
+# --------------------------------------------------------------------------- the chapter
+def test_mismatched_domains_are_a_user_error() -> None:
+    from examples.dann import check_domains
+    with pytest.raises(UserError, match=r"\(3, 28, 28\) .* \(3, 32, 32\)"):
+        check_domains(np.zeros((2, 3, 28, 28)), np.zeros((2, 3, 32, 32)))
+
+
+def test_dann_quick_run_writes_metrics_and_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from examples import dann
+    monkeypatch.chdir(tmp_path)                              # the synthesis cache goes to runs/.cache here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        m = dann.main(["--quick", "--out", "out", "--steps", "30", "--tsne-points", "40"])
+    for key in ("data", "test_accuracy", "source_test_accuracy", "naive_target_accuracy", "dann_target_accuracy",
+                "domain_accuracy_final"):
+        assert key in m
+    assert m["test_accuracy"] == m["dann_target_accuracy"]
+    assert {p.name for p in (tmp_path / "out").glob("*.png")} == {"samples.png", "curves.png", "tsne.png"}
+    assert list((tmp_path / "runs" / ".cache").glob("mnistm_*.npz"))
+    with pytest.raises(UserError, match="--steps"):
+        dann.main(["--quick", "--out", "out", "--steps", "0"])
