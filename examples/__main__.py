@@ -46,7 +46,7 @@ def run_all(argv: list[str], debug: bool = False) -> int:
     import traceback
 
     from examples import _runner
-    from examples._report import write_report
+    from examples._report import check_in_browser, write_report
 
     out_root = Path("runs")
     out_root.mkdir(exist_ok=True)
@@ -87,6 +87,14 @@ def run_all(argv: list[str], debug: bool = False) -> int:
         {"total_seconds": round(time.perf_counter() - t_all, 1), "chapters": status}, indent=2) + "\n")
     page = write_report(out_root, list(CHAPTERS))
     failed = [n for n, s in status.items() if s["status"] == "failed"]
+    problems = check_in_browser(page, out_root / "index.png")
+    if problems is None:
+        print("no Chromium found: the page was not checked in a browser (apt-get install chromium)")
+    else:
+        print(f"checked in headless Chromium: {len(problems)} problem(s); screenshot {out_root / 'index.png'}")
+        for p in problems:
+            print(f"  {p}", file=sys.stderr)
+        failed += ["index.html"] if problems else []
     print("\n" + "\n".join(f"{n:14s} {s['status']:7s} {s['seconds']:7.1f} s" for n, s in status.items()))
     print(f"\nall chapters done in {time.perf_counter() - t_all:.0f} s: the report is {page.resolve()} "
           f"(open it in a browser), also {out_root / 'index.md'}")

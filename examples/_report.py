@@ -191,3 +191,43 @@ def _write_markdown(root: Path, names: list[str], status: dict[str, Any]) -> Non
                      f"{secs if isinstance(secs, (int, float)) else '-'} | "
                      f"[summary]({n}/summary.md), [metrics]({n}/metrics.json) | {figs} |")
     (root / "index.md").write_text("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- checking the page in a browser
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_browser() -> str | None:
+    """A headless-capable Chromium on PATH (Debian: ``apt-get install chromium``), or None."""
+    import shutil
+    return next((p for p in map(shutil.which, BROWSERS) if p), None)
+
+
+def check_in_browser(page: Path, screenshot: Path | None = None) -> list[str] | None:
+    """Render ``page`` in headless Chromium; return the problems found (a figure that did not load, a link
+    to a missing file), or None when no browser is installed. Also saves a screenshot of the top."""
+    import re
+    import subprocess
+    import tempfile
+    exe = find_browser()
+    if exe is None:
+        return None
+    page = Path(page).resolve()
+    with tempfile.TemporaryDirectory(prefix="minidl-chromium-") as profile:
+        flags = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                 "--window-size=1200,1500", "--virtual-time-budget=10000"]
+        try:
+            dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=90)
+            if screenshot is not None:
+                subprocess.run([*flags, f"--screenshot={Path(screenshot).resolve()}", page.as_uri()],
+                               capture_output=True, timeout=90)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return [f"the browser did not render the page ({e})"]
+    if 'data-checked="yes"' not in dom.stdout:
+        return [f"the page's load script did not run (browser exit status {dom.returncode})"]
+    problems = [f"figure did not load: {src}" for src, w in
+                re.findall(r'<img[^>]*?src="([^"]+)"[^>]*?data-natural-width="(\d+)"', dom.stdout) if int(w) == 0]
+    problems += [f"link to a missing file: {href}" for href in re.findall(r'<a href="([^"#][^"]*)"', dom.stdout)
+                 if not (page.parent / html.unescape(href)).is_file()]
+    return problems
