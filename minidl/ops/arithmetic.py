@@ -77,8 +77,9 @@ class Div(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         y, z = ctx.saved
-        gx = g / y
-        return gx, (-gx * z if ctx.needs_input_grad[1] else None)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gx = g / y
+            return gx, (-gx * z if ctx.needs_input_grad[1] else None)
 
 
 class Neg(Function):
