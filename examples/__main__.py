@@ -42,7 +42,6 @@ def run_all(argv: list[str], debug: bool = False) -> int:
     still run; ``all`` then exits with status 1, naming the failed chapters."""
     import json
     import shlex
-    import shutil
     import traceback
 
     from examples import _runner
@@ -63,7 +62,9 @@ def run_all(argv: list[str], debug: bool = False) -> int:
         if only is not None and name not in only:
             continue
         out = out_root / name
-        shutil.rmtree(out, ignore_errors=True)  # no stale figures from an older run in the page
+        # no stale figures or metrics from an older run in the page (caches, e.g. bow's SIFTs, stay)
+        for old in [*out.glob("*.png"), *(out / f for f in ("run.json", "figures.json", "metrics.json", "summary.md"))]:
+            old.unlink(missing_ok=True)
         chapter_argv = ["--quick", "--out", str(out), *argv]
         command = shlex.join(["python", "-m", "examples", name, *chapter_argv])
         _runner.COMMAND = command

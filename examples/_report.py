@@ -186,10 +186,11 @@ def _write_markdown(root: Path, names: list[str], status: dict[str, Any]) -> Non
         secs = st.get("seconds", run.get("wall_time_s"))
         figs = " ".join(f"[{p.stem}]({n}/{p.name})" for p in sorted((root / n).glob("*.png")))
         cell = lambda s: " ".join(str(s).split()).replace("|", "\\|")  # noqa: E731
+        files = ", ".join(f"[{f.split('.')[0]}]({n}/{f})" for f in ("summary.md", "metrics.json")
+                          if (root / n / f).is_file())
         lines.append(f"| {n} | {st.get('status', 'ok' if run else 'missing')} | {cell(metrics.get('data', '-'))} | "
                      f"{head}={_fmt(value) if value is not None else '-'} | "
-                     f"{secs if isinstance(secs, (int, float)) else '-'} | "
-                     f"[summary]({n}/summary.md), [metrics]({n}/metrics.json) | {figs} |")
+                     f"{secs if isinstance(secs, (int, float)) else '-'} | {files or '-'} | {figs} |")
     (root / "index.md").write_text("\n".join(lines) + "\n")
 
 
