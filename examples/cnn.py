@@ -311,7 +311,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     probe = build_model(B, args, augment(args, data.X_test[:1], data.kind, train=False).shape[1:], len(data.classes))
     table = layer_table(probe, (1,) + augment(args, data.X_test[:1], data.kind, False).shape[1:], B.lib)
-    print(format_table(table))
+    if dist.is_main:
+        print(format_table(table))
     run.metrics["parameters"] = sum(r[3] for r in table)
 
     configs = [(name, kw) for name, kw in STUDY] if args.study else [("run", {})]

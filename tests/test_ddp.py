@@ -113,3 +113,30 @@ def test_two_process_cnn_run_matches_the_one_process_run(tmp_path: Path) -> None
     # the same steps: the loss curves agree up to float32 rounding (the additions are grouped per rank),
     # measured ~1e-5 relative after 6 epochs; 1e-3 leaves room for other BLAS builds
     np.testing.assert_allclose(two["curves"]["run"]["train_loss"], one["curves"]["run"]["train_loss"], rtol=1e-3)
+
+
+def test_sharding_arithmetic_without_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bookkeeping of a 3-process run, checked on one process by setting its rank by hand: shares
+    partition each global batch, the loss factor makes DDP's average a global mean, --scale-lr scales."""
+    import argparse
+
+    from examples._distributed import Distributed
+    from minidl.interop import backend
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    shares = []
+    for rank in range(3):
+        d = Distributed(backend("torch"), argparse.Namespace(distributed=True, scale_lr=False))
+        d.enabled, d.world, d.rank = True, 3, rank
+        assert d.global_batch_and_lr(32, 0.05) == (32, 0.05)
+        order = d.epoch_order(np.arange(65), 32)              # a last batch of 1 < 3 ranks is dropped
+        assert len(order) == 64
+        shares.append(d.local(order[32:64]))
+        assert d.loss_scale(32) * 3 == pytest.approx(3 * 3 / 32)
+    assert sorted(np.concatenate(shares).tolist()) == list(range(32, 64))  # a partition of the batch
+    assert [len(s) for s in shares] == [11, 11, 10]
+    # summed losses scaled by world/B, averaged over ranks by DDP: the mean over the batch
+    losses = np.random.default_rng(0).random(32)
+    ddp = np.mean([losses[s - 32].sum() * d.loss_scale(32) for s in shares])
+    assert ddp == pytest.approx(losses.mean(), rel=1e-12)
+    d.scale_lr = True
+    assert d.global_batch_and_lr(32, 0.05) == (96, pytest.approx(0.15))
