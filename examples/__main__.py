@@ -152,7 +152,9 @@ def main() -> int:
         import shlex
 
         from examples import _runner
-        _runner.COMMAND = shlex.join(["python", "-m", "examples", name, *argv])
+        world = int(_os.environ.get("WORLD_SIZE", "1"))
+        launcher = ["torchrun", "--nproc_per_node", str(world), "-m"] if world > 1 else ["python", "-m"]
+        _runner.COMMAND = shlex.join([*launcher, "examples", name, *argv])
         importlib.import_module(chapters[name]).main(argv)
     except (UserError, BackendUnavailable) as e:
         if debug:

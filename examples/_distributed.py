@@ -24,6 +24,21 @@ processes (gloo) torch has no SyncBatchNorm, so each rank normalises with its ow
 the one difference from the one-process run, said in the run's notes.
 
 Without torchrun (``WORLD_SIZE`` unset or 1) every method is the identity and every reduction a no-op.
+
+A chapter adopts it in a few lines (``examples/cnn.py`` is the worked example)::
+
+    dist = Distributed(B, args)                        # before Run: joins the process group
+    global_batch, lr = dist.global_batch_and_lr(args.batch_size, args.lr)
+    run = Run(name, args, write=dist.is_main)
+    model = dist.wrap(model)
+    for start in range(0, len(order), global_batch):
+        idx = order[start:start + global_batch]; mine = dist.local(idx)
+        loss = sum_loss(model(x[mine]), y[mine]) * dist.loss_scale(len(idx))
+    correct, seen = dist.sum([correct, seen])          # metrics over all ranks
+    dist.close()
+
+A chapter that has not adopted it refuses ``--distributed`` and torchrun with a clear message
+(``examples._runner.Run``), rather than training N unrelated copies.
 """
 from __future__ import annotations
 
