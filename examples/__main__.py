@@ -54,6 +54,8 @@ def run_all(argv: list[str], debug: bool = False) -> int:
     only = None
     if "--only" in argv:  # --only a,b: a subset of the chapters (the report still lists the others' old runs)
         i = argv.index("--only")
+        if i + 1 >= len(argv):
+            raise _runner.UserError("--only needs a comma-separated list of chapters, e.g. --only cnn,gan")
         only, argv = argv[i + 1].split(","), argv[:i] + argv[i + 2:]
         unknown = sorted(set(only) - set(CHAPTERS))
         if unknown:
