@@ -15,8 +15,9 @@ All four start from the same weights and see the batches in the same order, in f
 their curves must coincide: a check that the derivation in (a) is what autograd computes.
 Versions (b)-(d) run on minidl or, unchanged, on torch (``--backend torch``).
 
-What to look at: ``curves.png`` (the four versions on top of each other) and ``boundary.png``
-(the learnt decision boundary: a closed curve between the two rings).
+What to look at: ``curves.png`` (the four versions on top of each other), ``boundary.png``
+(the learnt decision boundary: a closed curve between the two rings) and ``graph.png`` (the
+computation graph that ``loss.backward()`` walks for one batch of version (d)).
 """
 from __future__ import annotations
 
@@ -204,6 +205,21 @@ def plot_boundaries(run: Run, predicts: dict[str, Predict], X: np.ndarray, y: np
     run.savefig(fig, "boundary")
 
 
+def plot_graph(run: Run, init: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> None:
+    """The graph autograd records for one batch of version (d): what ``loss.backward()`` walks, from the
+    loss up to the four parameters (drawn with minidl's graph, whichever backend trained)."""
+    import minidl
+    from minidl.viz import draw_graph
+    B = backend("minidl", "cpu")
+    model = make_model(B, init)
+    x = minidl.tensor(X[:BATCH])
+    loss = minidl.nn.CrossEntropyLoss(reduction="sum")(model(x), minidl.tensor(y[:BATCH]))
+    fig = draw_graph(loss, params=dict(model.named_parameters(), x=x),
+                     title="the graph of one batch's loss (version d)")
+    run.savefig(fig, "graph", caption="the ops autograd recorded for one batch: backward() walks these arrows "
+                "upwards, from the loss to the parameters (blue); x (grey) needs no gradient")
+
+
 # --------------------------------------------------------------------------- the chapter
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = make_parser("circles_mlp", __doc__.split("\n")[0])
@@ -227,6 +243,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     plot_curves(run, histories)
     plot_boundaries(run, predicts, X, y, X_te, y_te)
+    plot_graph(run, init, X, y)
 
     run.metrics.update(data=data, backend=B.name, device=B.device, epochs=epochs, eta=ETA, batch_size=BATCH)
     for name, h in histories.items():

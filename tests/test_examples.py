@@ -23,7 +23,7 @@ def test_circles_mlp_quick(tmp_path: Path) -> None:
     m = circles_mlp.main(["--quick", "--out", str(tmp_path)])
     check_run(tmp_path, m)
     assert m["max_loss_gap_between_versions"] < 1e-12  # the four versions are the same computation
-    assert {"curves.png", "boundary.png"} <= {p.name for p in tmp_path.glob("*.png")}
+    assert {"curves.png", "boundary.png", "graph.png"} <= {p.name for p in tmp_path.glob("*.png")}
 
 
 def test_circles_mlp_quick_on_torch_backend(tmp_path: Path) -> None:
