@@ -17,6 +17,7 @@ import minidl.nn as mnn
 import minidl.nn.functional as MF
 from parity.coverage import covers
 from parity.helpers import assert_close, parity_module, parity_op
+from parity.higher_order import declare_second_order, hvp_parity
 
 F64 = dict(atol=1e-9, rtol=1e-7, grad_atol=1e-9, grad_rtol=1e-7)
 # float32 elementwise (one rounding per op, but a composed op rounds a few times): a few ulps.
@@ -287,3 +288,25 @@ def test_cosine_similarity(shapes: list, kw: dict) -> None:
     # near-zero vectors: the value is clamped by eps, the gradient goes through the unclamped norm (torch)
     tiny = np.full((2, 3), 1e-10)
     parity_op(fn("cosine_similarity")[0], fn("cosine_similarity")[1], [tiny, (2, 3)], **F64, gradcheck=False)
+
+
+# --------------------------------------------------------------------------- second derivatives
+declare_second_order("Erf")
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "elu", "silu", "softplus", "layer_norm", "group_norm",
+                                  "normalize", "interpolate", "cosine_similarity"])
+def test_second_derivatives_of_composed_layers(name: str) -> None:
+    """Hessian-vector products against torch: the layers are built from twice-differentiable ops."""
+    def f(lib: Any, x: Any, w: Any) -> Any:
+        F = lib.nn.functional
+        y = {"gelu": lambda: F.gelu(x * w), "gelu_tanh": lambda: F.gelu(x * w, approximate="tanh"),
+             "elu": lambda: F.elu(x * w, 0.7), "silu": lambda: F.silu(x * w), "softplus": lambda: F.softplus(x * w, 2.0),
+             "layer_norm": lambda: F.layer_norm(x, (4,), w[0]), "group_norm": lambda: F.group_norm(x * w, 2),
+             "normalize": lambda: F.normalize(x * w), "cosine_similarity": lambda: F.cosine_similarity(x, w),
+             "interpolate": lambda: F.interpolate((x * w).reshape(1, 1, 3, 4), scale_factor=1.5, mode="bilinear"),
+             }[name]()
+        return (y * y.tanh()).sum()
+    rng = np.random.default_rng(0)
+    hvp_parity(f, [rng.normal(size=(3, 4)), rng.uniform(0.5, 1.5, size=(3, 4))], f"second derivative of {name}",
+               ops=["Erf"] if name == "gelu" else ())

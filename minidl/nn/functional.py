@@ -144,7 +144,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
     y' = (1 - e) y + e / C. For class indices torch writes it as (1 - e) nll + (e / C) sum_c -w_c log p_c,
     with ignored targets contributing 0 and the mean divided as nll's (by the summed target weights).
     """
-    if not 0.0 <= label_smoothing <= 1.0:
+    if label_smoothing > 1.0:  # torch checks only the upper bound (a negative value sharpens the target)
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     target = as_tensor(target)
     class_dim = 0 if input.ndim == 1 else 1
@@ -163,7 +163,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
             prod = prod * weight.reshape(tuple(w_shape))
         return _reduce(-_sum(prod, dim=class_dim), reduction)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
-    if label_smoothing == 0:
+    if label_smoothing <= 0:  # torch ignores a negative label_smoothing for class-index targets
         return nll
     smooth = -_sum(logp if weight is None else logp * weight.reshape(tuple(w_shape)), dim=class_dim)
     ignored = target._data == ignore_index
