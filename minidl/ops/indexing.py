@@ -36,12 +36,14 @@ class Gather(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, dim: int, index: np.ndarray) -> np.ndarray:
-        ctx.shape, ctx.where = x.shape, _along(index, dim)
-        return x[ctx.where]
+        ctx.shape, ctx.dim = x.shape, dim
+        ctx.save_for_backward(index)  # saved (not kept as a setting) so that a freed graph refuses a 2nd backward
+        return x[_along(index, dim)]
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
-        return ctx.xp.scatter_index(ctx.shape, ctx.where, g)
+        (index,) = ctx.saved
+        return ctx.xp.scatter_index(ctx.shape, _along(index, ctx.dim), g)
 
 
 class Scatter(Function):
@@ -58,7 +60,8 @@ class Scatter(Function):
     def forward(ctx: Context, x: np.ndarray, src: np.ndarray, *, dim: int, index: np.ndarray, add: bool) -> np.ndarray:
         where = _along(index, dim)
         block = tuple(slice(0, n) for n in index.shape)
-        ctx.where, ctx.block, ctx.add, ctx.src_shape = where, block, add, src.shape
+        ctx.dim, ctx.block, ctx.add, ctx.src_shape = dim, block, add, src.shape
+        ctx.save_for_backward(index)
         out = x.copy()
         if add:
             np.add.at(out, where, src[block])
@@ -70,11 +73,12 @@ class Scatter(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple[Any, Any]:
+        (index,) = ctx.saved
         xp = ctx.xp
         gx = g if ctx.add else xp.where(ctx.keep, g, 0.0)
         gsrc = None
         if ctx.needs_input_grad[1]:
-            gsrc = xp.scatter_index(ctx.src_shape, ctx.block, g[ctx.where])
+            gsrc = xp.scatter_index(ctx.src_shape, ctx.block, g[_along(index, ctx.dim)])
         return gx, gsrc
 
 
@@ -148,7 +152,8 @@ def masked_fill(x: Tensor, mask: Tensor, value: Any) -> Tensor:
     m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {m.dtype}")
-    if np.broadcast_shapes(m.shape, tuple(x.shape)) != tuple(x.shape):
+    from minidl.ops._util import check_broadcast
+    if check_broadcast(tuple(m.shape), tuple(x.shape)) != tuple(x.shape):
         raise RuntimeError(f"The size of the mask {tuple(m.shape)} must be broadcastable to the input {tuple(x.shape)}")
     if isinstance(value, Tensor):
         if value.ndim:
