@@ -1,0 +1,395 @@
+"""Chapter 3-a: transfer learning -- a pretrained network's features + a linear SVM on 15-Scene.
+
+    python -m examples transfer --quick                                   # generated textures, seconds
+    python -m examples transfer --data-dir ../shared/data                 # CIFAR-10 -> 15-Scene
+    python -m examples transfer --data-dir ../shared/data --weights vgg16-397923af.pth   # the course's setup
+
+The idea. A network trained on a big labelled set learns features (edges, textures, parts) that are
+useful for other images too. Cut it at a layer, use the activations there as a fixed representation,
+and train only a small classifier (here a linear SVM) on the new task's few images.
+
+The course uses VGG16 trained on ImageNet and reports 0.89 test accuracy on 15-Scene with relu7 + SVM.
+There are no ImageNet weights on this machine and nothing downloads, so by default the chapter teaches
+transfer with what is here, honestly and side by side:
+
+1. **Pretrain** the course's CIFAR network on a *source* task (the CIFAR-10 images of ``--data-dir``,
+   converted to grayscale and stacked to 3 channels like the scenes; ``--quick``: four classes of
+   generated textures).
+2. **Transfer**: 15-Scene (``--quick``: four *other* texture classes, few images) goes through the frozen
+   network; the activations of pool3, relu4 and fc5 are streamed in batches, L2-normalised, and
+   classified by ``classical.svm.SVC`` (linear kernel, C chosen by 3-fold cross-validation on the
+   training part only) -- the course's table: layer, representation size, best C, accuracy. A linear
+   head trained with minidl on the same features is the comparison classifier.
+3. **Scratch**: the same network trained on the target's training images only, with the same number of
+   gradient steps as the pretraining. Transfer wins when the target set is small.
+
+``--weights PATH`` instead loads a user's torchvision VGG16 or SqueezeNet 1.1 ``.pth`` (weights only),
+resizes to 224, normalises with ImageNet's mean/std, and uses the course's layers (pool5, relu6, relu7,
+fc8 for VGG16). 15-Scene ships here as a training split only: it is split 70/30, seeded and stratified.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from examples._runner import Run, UserError, data_dir, make_parser
+from minidl.data import ImageFolder, stratified_split
+from minidl.data.datasets.folder import read_image
+from minidl.data.transforms import functional as TF
+from minidl.interop import Backend, backend
+
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+SOURCE_CLASSES, TARGET_CLASSES = (0, 1, 2, 3), (4, 5, 6, 7)   # --quick: generated textures, disjoint tasks
+
+
+@dataclass
+class Split:
+    """Images (N, 3, S, S) float32 in [0, 1] (not yet normalised) and labels, train and test."""
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+    description: str
+
+
+# --------------------------------------------------------------------------- images in, checked
+def as_rgb_batch(X: np.ndarray, side: int, what: str) -> np.ndarray:
+    """Any image batch -> (N, 3, side, side) float32 in [0, 1]: grayscale is stacked to 3 channels, other
+    sizes are resized (shorter side to ``side``, then centre-cropped). Accepts (N, H, W), (N, H, W, C) and
+    (N, C, H, W) with C in {1, 3}, uint8 or float in [0, 1]; anything else is refused here, with its shape,
+    rather than failing deep inside the first convolution."""
+    X = np.asarray(X)
+    if X.ndim == 3:
+        X = X[:, None]
+    elif X.ndim == 4 and X.shape[-1] in (1, 3) and X.shape[1] not in (1, 3):
+        X = X.transpose(0, 3, 1, 2)
+    if X.ndim != 4 or X.shape[1] not in (1, 3):
+        raise UserError(f"{what}: expected images of shape (N, H, W), (N, H, W, 1|3) or (N, 1|3, H, W); "
+                        f"got {X.shape}")
+    X = X.astype(np.float32) / (255.0 if X.dtype == np.uint8 else 1.0)
+    if X.shape[-2:] != (side, side):
+        X = np.stack([TF.center_crop(TF.resize(x, side), side) for x in X])
+    return np.ascontiguousarray(np.repeat(X, 3, axis=1) if X.shape[1] == 1 else X, dtype=np.float32)
+
+
+def read_folder(root: Path, side: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """An image folder as grayscale (N, 1, side, side) in [0, 1], one image decoded and resized at a time
+    (memory stays ~N x side^2 floats, not the decoded originals)."""
+    try:
+        ds = ImageFolder(root, mode="L")
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(f"{e}\nAn image folder holds one sub-folder per class: {root}/<class>/*.jpg") from e
+    X = np.empty((len(ds), 1, side, side), np.float32)
+    for i, (path, _) in enumerate(tqdm(ds.samples, desc=f"reading {root.name}", unit="img", leave=False)):
+        img = read_image(path, "L").astype(np.float32) / 255.0
+        X[i, 0] = TF.center_crop(TF.resize(img, side), side)
+    return X, ds.targets.copy(), ds.classes
+
+
+# --------------------------------------------------------------------------- data
+def textures(classes: tuple[int, ...], n_per_class: int, side: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from classical._scenes import SCENE_CLASSES, make_scenes
+    imgs, y, names = make_scenes(n_per_class, side, n_classes=len(SCENE_CLASSES), seed=seed)
+    keep = np.isin(y, classes)
+    X = np.stack([im for im, k in zip(imgs, keep) if k])[:, None] / 255.0
+    remap = {c: i for i, c in enumerate(classes)}
+    return as_rgb_batch(X, side, "textures"), np.array([remap[c] for c in y[keep]]), [names[c] for c in classes]
+
+
+def load_target(args: argparse.Namespace, side: int) -> Split:
+    """15-Scene (or the user's folders); --quick: generated textures of classes the source never saw."""
+    if args.quick:
+        X, y, names = textures(TARGET_CLASSES, 24, side, args.seed + 1)
+        tr, te = stratified_split(y, 0.5, seed=args.seed)
+        return Split(X[tr], y[tr], X[te], y[te], names, f"generated textures {names} (24 per class, split 50/50, "
+                     f"classes the source task never saw), {side}x{side}")
+    if args.train_dir or args.test_dir:
+        if not (args.train_dir and args.test_dir):
+            raise UserError("--train-dir and --test-dir go together")
+        Xtr, ytr, classes = read_folder(Path(args.train_dir), side)
+        Xte, yte, cte = read_folder(Path(args.test_dir), side)
+        if classes != cte:
+            raise UserError(f"train classes {classes} ({args.train_dir}) differ from test classes {cte} ({args.test_dir})")
+        return Split(as_rgb_batch(Xtr, side, "train"), ytr, as_rgb_batch(Xte, side, "test"), yte, classes,
+                     f"image folders {args.train_dir} / {args.test_dir}, grayscale stacked to 3 channels, {side}x{side}")
+    root = data_dir(args)
+    if root is None or not (root / "15scene").is_dir():
+        raise UserError(f"15-Scene not found: give --train-dir/--test-dir, or --data-dir DIR holding 15scene/ "
+                        f"(looked in {root}); --quick runs on generated textures")
+    folder = root / "15scene"
+    splits = ImageFolder.splits(folder)
+    if "train" in splits and "test" in splits:
+        Xtr, ytr, classes = read_folder(folder / "train", side)
+        Xte, yte, _ = read_folder(folder / "test", side)
+        how = "official train/test split"
+    else:
+        X, y, classes = read_folder(folder / "train" if "train" in splits else folder, side)
+        tr, te = stratified_split(y, 0.3, seed=args.seed)
+        Xtr, ytr, Xte, yte = X[tr], y[tr], X[te], y[te]
+        how = "only a training split exists here: seeded stratified 70/30 split of it"
+    return Split(as_rgb_batch(Xtr, side, "15-Scene"), ytr, as_rgb_batch(Xte, side, "15-Scene"), yte, classes,
+                 f"15-Scene {folder} ({how}: {len(ytr)} train / {len(yte)} test), grayscale stacked to 3 "
+                 f"channels, {side}x{side}")
+
+
+def load_source(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """The pretraining set: CIFAR-10 (8,000 images of the folder) in grayscale x 3; --quick: textures."""
+    if args.quick:
+        X, y, names = textures(SOURCE_CLASSES, 60, 32, args.seed)
+        return X, y, names, f"generated textures {names} (60 per class)"
+    root = data_dir(args)
+    folder = root / "cifar10" if root is not None else None
+    if folder is None or not folder.is_dir():
+        raise UserError(f"pretraining needs labelled images: --data-dir DIR with cifar10/<class>/*.png (looked in "
+                        f"{folder}); or give --weights PATH (a torchvision VGG16/SqueezeNet .pth); or --quick")
+    X, y, classes = read_folder(folder, 32)
+    return (as_rgb_batch(X, 32, "CIFAR-10"), y, classes,
+            f"CIFAR-10 folder {folder} ({len(y):,} images), grayscale stacked to 3 channels")
+
+
+# --------------------------------------------------------------------------- networks
+def tiny_net(nn: Any, num_classes: int) -> Any:
+    """--quick's network: the CIFAR net's layout and layer names (conv1-3, pool3, fc4, relu4, fc5) at an
+    eighth of its widths (8/16/16 channels, fc4 256 -> 64), so pretraining takes about a second."""
+    layers: list[tuple[str, Any]] = []
+    c_in = 3
+    for i, c_out in enumerate((8, 16, 16), start=1):
+        layers += [(f"conv{i}", nn.Conv2d(c_in, c_out, 5, padding=2)), (f"relu{i}", nn.ReLU()),
+                   (f"pool{i}", nn.MaxPool2d(2))]
+        c_in = c_out
+    layers += [("flatten", nn.Flatten()), ("fc4", nn.Linear(16 * 4 * 4, 64)), ("relu4", nn.ReLU()),
+               ("fc5", nn.Linear(64, num_classes))]
+    return nn.Sequential(OrderedDict(layers))
+
+
+def train_classifier(B: Backend, model: Any, X: np.ndarray, y: np.ndarray, steps: int, batch_size: int,
+                     lr: float, seed: int, desc: str) -> Any:
+    """Plain minibatch SGD with momentum 0.9 on cross-entropy for exactly ``steps`` updates."""
+    rng = np.random.default_rng(seed)
+    opt = B.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    loss_fn = B.nn.CrossEntropyLoss()
+    model.train()
+    order: np.ndarray = np.array([], np.int64)
+    for _ in tqdm(range(steps), desc=desc, unit="step", leave=False):
+        if len(order) < batch_size:
+            order = np.concatenate([order, rng.permutation(len(X))])
+        idx, order = order[:batch_size], order[batch_size:]
+        loss = loss_fn(model(B.tensor(X[idx])), B.tensor(y[idx]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def layer_outputs(B: Backend, model: Any, layers: dict[str, Any], X: np.ndarray, batch_size: int = 64
+                  ) -> dict[str, np.ndarray]:
+    """Activations of several layers at once, captured with forward hooks, streamed in batches under
+    no_grad: peak memory is one batch's activations plus the (N, D) feature matrices kept."""
+    grabbed: dict[str, list[np.ndarray]] = {k: [] for k in layers}
+    handles = [m.register_forward_hook(lambda mod, args, out, k=k: grabbed[k].append(
+        B.to_numpy(out).reshape(len(out), -1).astype(np.float32))) for k, m in layers.items()]
+    try:
+        with B.no_grad():
+            for s in tqdm(range(0, len(X), batch_size), desc="features", unit="batch", leave=False):
+                model(B.tensor(X[s:s + batch_size]))
+    finally:
+        for h in handles:
+            h.remove()
+    return {k: np.concatenate(v) for k, v in grabbed.items()}
+
+
+def accuracy(B: Backend, model: Any, X: np.ndarray, y: np.ndarray) -> float:
+    with B.no_grad():
+        pred = np.concatenate([B.to_numpy(model(B.tensor(X[s:s + 128])).argmax(1)) for s in range(0, len(X), 128)])
+    return float((pred == y).mean())
+
+
+def imagenet_network(B: Backend, path: str, arch: str) -> tuple[Any, dict[str, Any], str]:
+    """A user's torchvision VGG16 / SqueezeNet .pth, read weights-only, and the course's layers of it."""
+    from minidl.interop import CheckpointError, load_weights
+    from minidl.models import squeezenet1_1, vgg16
+    try:
+        state = load_weights(path)
+    except (FileNotFoundError, CheckpointError) as e:
+        raise UserError(f"--weights: {e}") from e
+    if arch == "auto":
+        arch = "vgg16" if "classifier.6.weight" in state else "squeezenet1_1"
+    model = (vgg16 if arch == "vgg16" else squeezenet1_1)(B.nn)
+    to_lib = (lambda v: B.lib.from_numpy(v.numpy())) if B.name == "torch" else (lambda v: v)
+    try:
+        model.load_state_dict({k: to_lib(v) for k, v in state.items()})
+    except RuntimeError as e:
+        raise UserError(f"--weights {path} does not fit torchvision's {arch} (try --arch): {e}") from e
+    model = B.model_to(model).eval()
+    if arch == "vgg16":
+        layers = {"pool5": model.avgpool, "relu6": model.classifier[1], "relu7": model.classifier[4],
+                  "fc8": model.classifier[6]}
+    else:
+        layers = {"fire9": model.features[12], "conv10_pool": model.classifier[3]}
+    return model, layers, arch
+
+
+# --------------------------------------------------------------------------- SVMs on features
+def svm_on_features(Ftr: np.ndarray, ytr: np.ndarray, Fte: np.ndarray, yte: np.ndarray, Cs: list[float],
+                    l2: bool) -> dict[str, Any]:
+    """Linear SVC, C by 3-fold CV on the training features only; returns the row of the course's table."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    from classical.svm import SVC
+    if l2:
+        Ftr = Ftr / np.maximum(np.linalg.norm(Ftr, axis=1, keepdims=True), 1e-12)
+        Fte = Fte / np.maximum(np.linalg.norm(Fte, axis=1, keepdims=True), 1e-12)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    scores = [float(cross_val_score(SVC(C=C, kernel="linear"), Ftr, ytr, cv=cv).mean()) for C in Cs]
+    best_C = Cs[int(np.argmax(scores))]
+    clf = SVC(C=best_C, kernel="linear").fit(Ftr, ytr)
+    pred = clf.predict(Fte)
+    return dict(size=int(Ftr.shape[1]), best_c=best_C, cv_accuracy=max(scores), test_accuracy=float((pred == yte).mean()),
+                predictions=pred)
+
+
+def linear_head(B: Backend, Ftr: np.ndarray, ytr: np.ndarray, Fte: np.ndarray, yte: np.ndarray, n_classes: int,
+                steps: int, seed: int) -> float:
+    """Logistic regression on the (L2-normalised, standardised) features, trained with minidl's Adam."""
+    mu, sd = Ftr.mean(0), Ftr.std(0) + 1e-6
+    head = B.model_to(B.nn.Linear(Ftr.shape[1], n_classes))
+    B.manual_seed(seed)
+    opt = B.optim.Adam(head.parameters(), lr=1e-2, weight_decay=1e-3)
+    xtr, ttr = B.tensor(((Ftr - mu) / sd).astype(np.float32)), B.tensor(ytr)
+    loss_fn = B.nn.CrossEntropyLoss()
+    for _ in range(steps):
+        loss = loss_fn(head(xtr), ttr)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return accuracy(B, head, ((Fte - mu) / sd).astype(np.float32), yte)
+
+
+# --------------------------------------------------------------------------- figures
+def plot_table(run: Run, rows: list[dict[str, Any]], scratch: float) -> None:
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    names = [r["layer"] for r in rows]
+    ax.bar(names, [r["test_accuracy"] for r in rows], color="C0", label="transferred features + linear SVM")
+    ax.axhline(scratch, color="C3", ls="--", label="same network from scratch")
+    for i, r in enumerate(rows):
+        ax.text(i, r["test_accuracy"] + 0.01, f"{r['test_accuracy']:.2f}\nC={r['best_c']:g}", ha="center", fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8, loc="lower right")
+    run.savefig(fig, "layers", caption="Test accuracy of a linear SVM on each layer's activations (C chosen by "
+                "cross-validation on the training part), against the same network trained from scratch on the "
+                "target alone. Deeper layers are more specific to the source task; the best layer is in between.")
+
+
+def plot_confusion(run: Run, y: np.ndarray, pred: np.ndarray, classes: list[str], layer: str) -> None:
+    import matplotlib.pyplot as plt
+    k = len(classes)
+    cm = np.zeros((k, k))
+    np.add.at(cm, (y, pred), 1)
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    ax.imshow(cm / np.maximum(cm.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), classes, rotation=90, fontsize=7)
+    ax.set_yticks(range(k), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    run.savefig(fig, "confusion", caption=f"Row-normalised confusion matrix of the SVM on {layer} features (test part).")
+
+
+# --------------------------------------------------------------------------- the chapter
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = make_parser("transfer", "Chapter 3-a: transfer learning, pretrained features + SVM on 15-Scene")
+    p.add_argument("--weights", default=None, help="a torchvision VGG16 / SqueezeNet 1.1 .pth (ImageNet weights)")
+    p.add_argument("--arch", choices=["auto", "vgg16", "squeezenet1_1"], default="auto")
+    p.add_argument("--steps", type=int, default=None, help="pretraining (and scratch) SGD steps; default 1500, 40 quick")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--no-l2", action="store_true", help="do not L2-normalise the features before the SVM")
+    args = p.parse_args(argv)
+    steps = args.steps or (40 if args.quick else 1500)
+    Cs = [0.1, 1.0, 10.0] if args.quick else [0.01, 0.1, 1.0, 10.0, 100.0]
+    B = backend(args.backend, args.device)
+    run = Run("transfer", args)
+    B.manual_seed(args.seed)
+    from minidl.models import cifar_net
+
+    if args.weights:                                              # the course's setup: ImageNet features
+        model, layers, arch = imagenet_network(B, args.weights, args.arch)
+        side, mean, std, weights = 224, IMAGENET_MEAN, IMAGENET_STD, f"{args.weights} ({arch}, user-supplied)"
+        source_desc = "ImageNet (the user's weights)"
+    else:                                                         # pretrain here, on what is available
+        side = 32
+        Xs, ys, source_classes, source_desc = load_source(args)
+        mean, std = Xs.mean(axis=(0, 2, 3)).tolist(), Xs.std(axis=(0, 2, 3)).tolist()
+        run.note(f"source (pretraining): {source_desc}; {steps} SGD steps of {args.batch_size}")
+        net_fn: Callable[[Any, int], Any] = tiny_net if args.quick else (lambda nn, k: cifar_net(nn, num_classes=k))
+        model = B.model_to(net_fn(B.nn, len(source_classes)))
+        t0 = time.perf_counter()
+        train_classifier(B, model, normalise(Xs, mean, std), ys, steps, args.batch_size, args.lr, args.seed, "pretrain")
+        run.metrics["pretrain_time_s"] = round(time.perf_counter() - t0, 1)
+        arch = "tiny_net" if args.quick else "cifar_net"
+        weights = f"none: {arch} (the course's CIFAR network{' at 1/8 width' if args.quick else ''}) pretrained by minidl on {source_desc}"
+        layers = {"pool3": model.pool3, "relu4": model.relu4, "fc5": model.fc5}
+    target = load_target(args, side)
+    run.note(f"target: {target.description}; backend {B.name} ({B.device})")
+    run.note(f"weights: {weights}")
+    Xtr, Xte = normalise(target.X_train, mean, std), normalise(target.X_test, mean, std)
+
+    # 2. transfer: frozen features, one SVM per layer (the course's table)
+    Ftr = layer_outputs(B, model, layers, Xtr)
+    Fte = layer_outputs(B, model, layers, Xte)
+    rows = []
+    for name in tqdm(layers, desc="SVM per layer", leave=False):
+        r = svm_on_features(Ftr[name], target.y_train, Fte[name], target.y_test, Cs, l2=not args.no_l2)
+        rows.append(dict(layer=name, **r))
+        run.metrics[f"svm_{name}_test_accuracy"] = r["test_accuracy"]
+    best = max(rows, key=lambda r: r["cv_accuracy"])             # chosen on the training part, not on test
+    head_acc = linear_head(B, Ftr[best["layer"]], target.y_train, Fte[best["layer"]], target.y_test,
+                           len(target.classes), 60 if args.quick else 300, args.seed)
+
+    # 3. the same network from scratch on the target alone, with the same number of steps
+    scratch = B.model_to((tiny_net if args.quick else (lambda nn, k: cifar_net(nn, num_classes=k)))(
+        B.nn, len(target.classes)))
+    if side != 32:
+        scratch_X, scratch_Xte = [normalise(as_rgb_batch(X, 32, "scratch"), mean, std) for X in (target.X_train, target.X_test)]
+    else:
+        scratch_X, scratch_Xte = Xtr, Xte
+    train_classifier(B, scratch, scratch_X, target.y_train, steps, args.batch_size, args.lr, args.seed, "scratch")
+    scratch_acc = accuracy(B, scratch, scratch_Xte, target.y_test)
+
+    table = "\n".join([f"{'layer':<12}{'size':>8}{'best C':>9}{'CV acc':>9}{'test acc':>10}"] + [
+        f"{r['layer']:<12}{r['size']:>8}{r['best_c']:>9g}{r['cv_accuracy']:>9.3f}{r['test_accuracy']:>10.3f}" for r in rows])
+    print(table)
+    plot_table(run, rows, scratch_acc)
+    plot_confusion(run, target.y_test, best["predictions"], target.classes, best["layer"])
+    run.metrics.update(
+        data=target.description, source=source_desc, weights=weights, arch=arch, backend=B.name, image_side=side,
+        test_accuracy=best["test_accuracy"], best_layer=best["layer"], best_c=best["best_c"],
+        linear_head_test_accuracy=head_acc, scratch_test_accuracy=scratch_acc, steps=steps, l2_normalise=not args.no_l2,
+        train_size=len(target.y_train), test_size=len(target.y_test), transfer_table=table,
+        layers=[{k: v for k, v in r.items() if k != "predictions"} for r in rows])
+    run.note(f"transfer ({best['layer']} + linear SVM, C={best['best_c']:g}, layer chosen by CV): test accuracy "
+             f"{best['test_accuracy']:.3f}; linear head (minidl) {head_acc:.3f}; the same network from scratch "
+             f"with the same {steps} steps: {scratch_acc:.3f}")
+    if not args.weights:
+        run.note("ImageNet weights would do much better: the course reports 0.89 on 15-Scene with VGG16 relu7 + "
+                 "linear SVM. Give them with --weights vgg16-397923af.pth (nothing downloads here).")
+    return run.finish("test_accuracy")
+
+
+def normalise(X: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
+    """Per-channel (x - mean) / std, as the weights were trained with (ImageNet's, or the source set's)."""
+    m, s = np.asarray(mean, np.float32).reshape(1, -1, 1, 1), np.asarray(std, np.float32).reshape(1, -1, 1, 1)
+    return ((X - m) / s).astype(np.float32)
+
+
+if __name__ == "__main__":
+    main()
