@@ -288,7 +288,7 @@ def plot_class_grid(run: Run, B: Backend, args: argparse.Namespace, G: Any) -> N
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = make_parser("gan", "Chapter 3-d: DCGAN and conditional DCGAN on MNIST")
     p.add_argument("--conditional", action="store_true", help="one-hot labels to G and D")
-    p.add_argument("--epochs", type=int, default=None, help="default 5 (3 with --quick)")
+    p.add_argument("--epochs", type=int, default=None, help="default 5 (2 with --quick)")
     p.add_argument("--batch-size", type=int, default=None, help="default 64 (32 with --quick)")
     p.add_argument("--nz", type=int, default=100)
     p.add_argument("--ngf", type=int, default=None, help="default 32 (8 with --quick)")
@@ -297,11 +297,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--lr-g", type=float, default=5e-4)
     p.add_argument("--loss", choices=["nonsaturating", "saturating"], default="nonsaturating")
     p.add_argument("--default-init", action="store_true", help="keep the layers' default init, not N(0, 0.02)")
-    p.add_argument("--classifier-epochs", type=int, default=None, help="LeNet judge (default 3; 10 with --quick)")
+    p.add_argument("--classifier-epochs", type=int, default=None, help="LeNet judge (default 3; 6 with --quick)")
     p.add_argument("--samples", type=int, default=1000, help="generated samples scored by the LeNet")
     args = p.parse_args(argv)
-    for key, full, quick in (("epochs", 5, 3), ("batch_size", 64, 32), ("ngf", 32, 8), ("ndf", 32, 8),
-                             ("classifier_epochs", 3, 10)):
+    for key, full, quick in (("epochs", 5, 2), ("batch_size", 64, 32), ("ngf", 32, 8), ("ndf", 32, 8),
+                             ("classifier_epochs", 3, 6)):
         if getattr(args, key) is None:
             setattr(args, key, quick if args.quick else full)
     for key in ("epochs", "batch_size", "nz", "ngf", "ndf", "samples"):
