@@ -3,9 +3,10 @@
     y[n, o, p] = bias[o] + sum_k W[o, k] X_n[k, p],   k = (c, i, j) a tap,  p = (ho, wo) an output pixel,
     X_n[(c, i, j), (ho, wo)] = x_pad[n, c, ho*sh + i*dh, wo*sw + j*dw]          (the im2col matrix)
 
-**Micro-kernel.**  A tile of 8 output channels x 32 consecutive output pixels lives in 16 vector
-registers (``acc_r``, one per channel, 32 pixel lanes = 2 zmm; see ``_scratch.py`` for how Numba is
-made to keep them in registers).  For every tap ``k`` it loads the 32 pixels ``X[k, p0:p0+32]`` once,
+**Micro-kernel.**  A tile of 8 output channels x L consecutive output pixels lives in vector
+registers (``acc_r``, one per channel; L = ``tile_lanes(dtype)``: 32 float32 = 2 zmm on AVX-512, 8 =
+1 ymm on AVX2; see ``_scratch.py`` for the widths and how Numba is made to keep them in registers).
+On AVX-512, for float32, for every tap ``k`` it loads the 32 pixels ``X[k, p0:p0+32]`` once,
 broadcasts the 8 weights ``W[o0:o0+8, k]``, and adds ``W[o_r, k] * X[k, p0:p0+32]`` to each ``acc_r``:
 2 vector loads, 8 broadcasts and 16 FMAs, the same shape as a BLAS GEMM kernel.  (16 channels x 16
 pixels, with the broadcasts folded into the FMAs, runs ~10 % slower here: 17 loads per 16 FMAs.)
@@ -27,10 +28,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._scratch import carray, stack_alloc
+from ._scratch import carray, tile_alloc, tile_lanes
 
 FM = {"reassoc", "contract"}   # vectorised sums and FMA; NaN/inf semantics kept
-LANES = 32                     # output pixels per tile (two zmm of float32)
 TILE_O = 8                     # output channels per tile
 
 
@@ -53,7 +53,7 @@ def expand_rows(x: np.ndarray, n: int, xp: np.ndarray, xs: np.ndarray, kh: int, 
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     Hp, Wp = xp.shape[1], xp.shape[2]
     KI, L = xs.shape[1], xs.shape[3]
-    R = (L - LANES) // Wo
+    R = (L - tile_lanes(x.dtype)) // Wo
     sr = 1 if shift else sh
     w0, w1 = min(max(pw, 0), Wp), min(max(W + pw, 0), Wp)       # padded columns that hold x
     for c in range(C):
@@ -114,6 +114,7 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray,
     N, C = x.shape[0], x.shape[1]
     O, P = y3.shape[1], y3.shape[2]
     ntile_o = wt.shape[1] // TILE_O
+    LANES = tile_lanes(x.dtype)      # pixels per tile: one tile row is 2 zmm (AVX-512) or 1 ymm (AVX2)
     L = R * Wo + LANES
     KI = 1 if shift else kh
     Hp = R if shift else (R - 1) * sh + dh * (kh - 1) + 1         # rows of the padded image that are read
@@ -123,14 +124,14 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray,
         xs = np.empty((C, KI, kw, L), dtype=x.dtype)
         xsf = xs.reshape(-1)
         xp = np.empty((C, Hp, Wp), dtype=x.dtype)
-        a0 = carray(stack_alloc(32, x.dtype), 32)
-        a1 = carray(stack_alloc(32, x.dtype), 32)
-        a2 = carray(stack_alloc(32, x.dtype), 32)
-        a3 = carray(stack_alloc(32, x.dtype), 32)
-        a4 = carray(stack_alloc(32, x.dtype), 32)
-        a5 = carray(stack_alloc(32, x.dtype), 32)
-        a6 = carray(stack_alloc(32, x.dtype), 32)
-        a7 = carray(stack_alloc(32, x.dtype), 32)
+        a0 = carray(tile_alloc(x.dtype), LANES)
+        a1 = carray(tile_alloc(x.dtype), LANES)
+        a2 = carray(tile_alloc(x.dtype), LANES)
+        a3 = carray(tile_alloc(x.dtype), LANES)
+        a4 = carray(tile_alloc(x.dtype), LANES)
+        a5 = carray(tile_alloc(x.dtype), LANES)
+        a6 = carray(tile_alloc(x.dtype), LANES)
+        a7 = carray(tile_alloc(x.dtype), LANES)
         for t in range(ch * T // nchunks, (ch + 1) * T // nchunks):
             n, g = t // ogroups, t % ogroups
             expand_rows(x, n, xp, xs, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift)

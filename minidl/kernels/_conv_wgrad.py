@@ -3,10 +3,11 @@
     dL/dW[o, k] = sum_{n, p} gy[n, o, p] X_n[k, p],     dL/db[o] = sum_{n, p} gy[n, o, p],
     X_n[(i, j, c), (ho, wo)] = x_pad[n, c, ho*sh + i*dh, wo*sw + j*dw]
 
-**Micro-kernel.**  A tile of 8 taps x 32 output channels of ``dW^T`` lives in 16 vector registers
-(``acc_r``: tap ``k0 + r``, 32 channel lanes = 2 zmm).  For every output pixel ``p`` it loads the 32
-channels ``gy[n, o0:o0+32, p]`` once, broadcasts the 8 values ``X[k0:k0+8, p]`` and adds
-``X[k0 + r, p] * gy[n, o0:o0+32, p]`` to each ``acc_r``: 2 vector loads, 8 broadcasts, 16 FMAs.
+**Micro-kernel.**  A tile of 8 taps x L output channels of ``dW^T`` lives in vector registers
+(``acc_r``: tap ``k0 + r``, L = ``tile_lanes(dtype)`` channel lanes: 2 zmm = 32 float32 on AVX-512,
+1 ymm on AVX2; see ``_scratch.py``).  For every output pixel ``p`` it loads the L channels
+``gy[n, o0:o0+L, p]`` once, broadcasts the 8 values ``X[k0:k0+8, p]`` and adds
+``X[k0 + r, p] * gy[n, o0:o0+L, p]`` to each ``acc_r``: on AVX-512, 2 vector loads, 8 broadcasts, 16 FMAs.
 For both operands to be contiguous, a chunk of pixels of one image is staged in two small
 row-major buffers:
 
@@ -15,17 +16,16 @@ row-major buffers:
 * ``gyt[r, o]``: the output gradient of pixel ``p0 + r``, channels contiguous (a small transpose).
 
 Each thread sums over its own images into a private ``dW^T`` (so threads never race); the parts are
-added at the end.  Taps are padded with zeros to a multiple of 8 and channels to a multiple of 32.
+added at the end.  Taps are padded with zeros to a multiple of 8 and channels to a multiple of L.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from ._scratch import carray, stack_alloc
+from ._scratch import carray, tile_alloc, tile_lanes
 
 FM = {"reassoc", "contract"}
-LANES = 32      # output channels per tile (two zmm of float32)
 TILE_K = 8      # taps per tile
 
 
@@ -50,15 +50,15 @@ def _channels_last_padded(x: np.ndarray, n: int, xt: np.ndarray, sh: int, sw: in
 
 @njit(cache=True, boundscheck=False, inline="always")
 def _load_tile(src: np.ndarray, k: int, o0: int, acc: np.ndarray) -> None:  # pragma: no cover - compiled
-    row = src[k, o0:o0 + LANES]
-    for l in range(LANES):
+    row = src[k, o0:o0 + acc.shape[0]]
+    for l in range(acc.shape[0]):
         acc[l] = row[l]
 
 
 @njit(cache=True, boundscheck=False, inline="always")
 def _save_tile(dst: np.ndarray, k: int, o0: int, acc: np.ndarray) -> None:  # pragma: no cover - compiled
-    row = dst[k, o0:o0 + LANES]
-    for l in range(LANES):
+    row = dst[k, o0:o0 + acc.shape[0]]
+    for l in range(acc.shape[0]):
         row[l] = acc[l]
 
 
@@ -69,12 +69,13 @@ def conv_wgrad(x: np.ndarray, gy3: np.ndarray, gwt_parts: np.ndarray, gb_parts: 
     """gwt_parts[t, (i, j, c), o] and gb_parts[t, o]: thread t's share of dW^T and db (zeros on entry).
 
     x: (N, C, H, W);  gy3: (N, O, Ho*Wo) contiguous last axis;  gwt_parts: (nchunks, Kp, Op), Kp a
-    multiple of TILE_K and Op of LANES;  rows: pixels staged per chunk;  zero: 0 of x's dtype.
+    multiple of TILE_K and Op of ``tile_lanes(x.dtype)``;  rows: pixels staged per chunk;  zero: 0 of x's dtype.
     """
     N, C = x.shape[0], x.shape[1]
     O, P = gy3.shape[1], gy3.shape[2]
     Ho = P // Wo
     Kp, Op = gwt_parts.shape[1], gwt_parts.shape[2]
+    LANES = tile_lanes(x.dtype)      # channels per tile: one tile row is 2 zmm (AVX-512) or 1 ymm (AVX2)
     Hp = (Ho - 1) * sh + dh * (kh - 1) + 1
     Wp = (Wo - 1) * sw + dw * (kw - 1) + 1
     seg = kw * C
@@ -90,14 +91,14 @@ def conv_wgrad(x: np.ndarray, gy3: np.ndarray, gwt_parts: np.ndarray, gb_parts: 
         cols = colsf[:rows * Kp].reshape(rows, Kp)
         gyt = np.zeros((rows, Op), dtype=x.dtype)      # channels past O stay 0
         gytf = gyt.reshape(-1)
-        a0 = carray(stack_alloc(32, x.dtype), 32)
-        a1 = carray(stack_alloc(32, x.dtype), 32)
-        a2 = carray(stack_alloc(32, x.dtype), 32)
-        a3 = carray(stack_alloc(32, x.dtype), 32)
-        a4 = carray(stack_alloc(32, x.dtype), 32)
-        a5 = carray(stack_alloc(32, x.dtype), 32)
-        a6 = carray(stack_alloc(32, x.dtype), 32)
-        a7 = carray(stack_alloc(32, x.dtype), 32)
+        a0 = carray(tile_alloc(x.dtype), LANES)
+        a1 = carray(tile_alloc(x.dtype), LANES)
+        a2 = carray(tile_alloc(x.dtype), LANES)
+        a3 = carray(tile_alloc(x.dtype), LANES)
+        a4 = carray(tile_alloc(x.dtype), LANES)
+        a5 = carray(tile_alloc(x.dtype), LANES)
+        a6 = carray(tile_alloc(x.dtype), LANES)
+        a7 = carray(tile_alloc(x.dtype), LANES)
         last_n = -1
         for t in range(ch * T // nchunks, (ch + 1) * T // nchunks):
             n, p0 = t // npc, (t % npc) * rows

@@ -27,6 +27,7 @@ import numpy as np
 from . import _conv_direct as D
 from . import _col2im as K
 from . import _conv_wgrad as W
+from ._scratch import tile_lanes
 from .shapes import IntPair, check_float_arrays, conv2d_output_shape, conv_transpose2d_output_shape, pair
 
 WGRAD_STAGE = 51200    # values of the staged receptive-field rows per thread in the weight gradient (~200 KB)
@@ -88,7 +89,7 @@ def _weight_grad(x: np.ndarray, gy: np.ndarray, kernel: tuple[int, int], stride:
     O, Ho, Wo = gy.shape[1:]
     kh, kw = kernel
     Kn = C * kh * kw
-    Kp, Op = W.round_up(Kn, W.TILE_K), W.round_up(O, W.LANES)
+    Kp, Op = W.round_up(Kn, W.TILE_K), W.round_up(O, tile_lanes(x.dtype))
     gy3 = gy.reshape(N, O, Ho * Wo) if gy.strides[3] == gy.itemsize and gy.strides[2] == Wo * gy.itemsize \
         else np.ascontiguousarray(gy).reshape(N, O, Ho * Wo)
     rows = max(16, min(Ho * Wo, WGRAD_STAGE // Kp))
