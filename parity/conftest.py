@@ -17,6 +17,17 @@ except ImportError:  # pragma: no cover - the dev extra installs torch
 
 from parity import coverage  # noqa: E402
 
+try:  # Hypothesis: CI is reproducible (derandomized: the same examples every run); "explore" draws new ones
+    import os
+
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("ci", derandomize=True, deadline=None)
+    _hyp_settings.register_profile("explore", derandomize=False, deadline=None, max_examples=1000)
+    _hyp_settings.load_profile(os.environ.get("MINIDL_HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # pragma: no cover - the dev extra installs hypothesis
+    pass
+
 coverage.install_call_recorder()
 
 HERE = Path(__file__).parent
