@@ -1,5 +1,6 @@
 """Learning-rate schedulers with torch's semantics: ``StepLR``, ``MultiStepLR``, ``ExponentialLR``,
-``CosineAnnealingLR``, ``LambdaLR``.
+``CosineAnnealingLR``, ``LambdaLR`` (and, from ``lr_scheduler_more.py``, ``LinearLR``, ``SequentialLR``,
+``CosineAnnealingWarmRestarts``, ``OneCycleLR``, ``ReduceLROnPlateau``).
 
     opt = optim.SGD(model.parameters(), lr=0.1)
     sched = lr_scheduler.ExponentialLR(opt, gamma=0.95)
@@ -60,6 +61,10 @@ class LRScheduler:
         self.last_epoch = last_epoch
         self._get_lr_called_within_step = False  # unused here; kept so state_dict's keys are torch's
         # the initial step, to epoch last_epoch + 1 (0 for a new run); get_lr() sees _is_initial = True
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """Reset the step count and take the initial step (``get_lr()`` sees ``_is_initial = True``)."""
         self._step_count = 0
         self._is_initial = True
         try:
@@ -77,12 +82,17 @@ class LRScheduler:
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (call it after ``optimizer.step()``) and write the new lrs into the groups."""
         self._step_count += 1
+        if epoch is not None:
+            warnings.warn("The epoch parameter in `scheduler.step()` is deprecated (as in torch); "
+                          "call `scheduler.step()` without it.", UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Move to the next epoch (recursive form) or jump to ``epoch`` (closed form), set the lrs."""
         if epoch is None:
             self.last_epoch += 1
             values = self.get_lr()
         else:
-            warnings.warn("The epoch parameter in `scheduler.step()` is deprecated (as in torch); "
-                          "call `scheduler.step()` without it.", UserWarning, stacklevel=2)
             self.last_epoch = epoch
             closed_form = getattr(self, "_get_closed_form_lr", None)
             values = closed_form() if closed_form is not None else self.get_lr()
@@ -222,3 +232,8 @@ class LambdaLR(LRScheduler):
         for fn, saved in zip(self.lr_lambdas, state_dict["lr_lambdas"]):
             if saved is not None:
                 fn.__dict__.update(saved)
+
+
+# the warm-up, restart, one-cycle and plateau schedulers live in their own file
+from minidl.optim.lr_scheduler_more import (CosineAnnealingWarmRestarts, LinearLR, OneCycleLR,  # noqa: E402,F401
+                                            ReduceLROnPlateau, SequentialLR)

@@ -19,6 +19,9 @@ class Optimizer:
         self.defaults = defaults
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
+        if isinstance(params, Tensor):  # iterating would give its rows, each a non-leaf: refuse as torch
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got a single Tensor of shape {tuple(params.shape)} (write [tensor])")
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
