@@ -395,7 +395,10 @@ def _run_hooks(hooks: list[Callable[..., Any]], g: Any) -> Any:
 # --------------------------------------------------------------------------- the engine
 class _NumpyOps:
     """The two reductions the engine itself needs, on ndarrays (``ctx.xp`` has the full set)."""
-    sum = staticmethod(np.sum)
+
+    @staticmethod
+    def sum(a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+        return a.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def astype(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -466,6 +469,9 @@ def _key(t: "Tensor") -> Any:
 def _call_backward(node: Context, grads: list[Any], create_graph: bool) -> tuple[Any, ...]:
     """One node's backward: ndarrays in and out, or (recording) Tensors in and out."""
     fn = node.fn
+    if not create_graph and not fn.tensor_io:  # the fast path: ndarrays, nothing recorded
+        out = fn.backward(node, grads[0])
+        return out if isinstance(out, tuple) else (out,)
     if fn.tensor_io:  # torch-style: Tensors in, Tensors out
         ts = [Tensor(g) if isinstance(g, np.ndarray) else g for g in grads]
         with set_grad_enabled(create_graph):
@@ -479,9 +485,6 @@ def _call_backward(node: Context, grads: list[Any], create_graph: bool) -> tuple
         return tuple(None if o is None else conv(o if isinstance(o, Tensor) else Tensor(np.asarray(o)))
                      for o in out[:n])
     g = grads[0]
-    if not create_graph:
-        out = fn.backward(node, g)
-        return out if isinstance(out, tuple) else (out,)
     if not fn.twice_differentiable:  # first derivative right, its own derivative refused
         with no_grad():
             out = fn.backward(node, g._data)
@@ -581,7 +584,8 @@ def _run_backward(roots: list["Tensor"], seeds: list[Any], *, retain_graph: bool
                     continue
                 if not create_graph and not isinstance(gi, np.ndarray):
                     gi = np.asarray(gi)
-                gi = _unbroadcast(gi, inp.shape, inp.dtype, xp)
+                if gi.shape != inp._data.shape or gi.dtype != inp._data.dtype:
+                    gi = _unbroadcast(gi, tuple(inp.shape), inp.dtype, xp)
                 if inp.grad_fn is None:
                     prev = leaves.get(id(inp))
                     leaves[id(inp)] = (inp, gi if prev is None else prev[1] + gi)
