@@ -133,6 +133,7 @@ def test_view_of_a_transposed_tensor_raises_like_torch() -> None:
         np.testing.assert_array_equal(np.asarray(a.t().reshape(6)), [0, 3, 1, 4, 2, 5])
         np.testing.assert_array_equal(np.asarray(a.t().contiguous().view(6)), [0, 3, 1, 4, 2, 5])
         assert tuple(a.view(3, 2).shape) == (3, 2) and tuple(a[:, 1:].reshape(4).shape) == (4,)
+        assert a.is_contiguous() and not a.t().is_contiguous() and a.t().contiguous().is_contiguous()
 
 
 # --------------------------------------------------------------------------- gradcheck
