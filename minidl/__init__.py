@@ -14,9 +14,13 @@ import os as _os
 # fight OpenBLAS's threads (and any other process) for the cores. Passive waiting avoids that. It must
 # be set before the OpenMP runtime loads; a value the user set is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Likewise OpenBLAS's idle threads spin after each GEMM; a short timeout lets them sleep (effective only
-# when minidl is imported before NumPy; the examples and benchmarks entry points set it first).
+# Likewise OpenBLAS's idle threads spin after each GEMM; a short timeout lets them sleep. OpenBLAS reads
+# it when it loads: if NumPy was imported first, quiet_openblas() applies it at run time instead (see
+# minidl/kernels/_threads.py). Numba itself is imported on the first convolution or pooling call.
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+from minidl.kernels._threads import quiet_openblas as _quiet_openblas  # noqa: E402
+
+_quiet_openblas()
 from minidl.autograd import (OPS, bool_, double, enable_grad, float16, float32, float64,  # noqa: F401
                              get_default_dtype, half, int32, int64, is_grad_enabled, long, no_grad,
                              set_default_dtype, set_grad_enabled, uint8)
@@ -38,6 +42,13 @@ from minidl.ops import (all, allclose, any, argsort, ceil, chunk, cos, cumprod, 
                         index_select, isclose, isfinite, isinf, isnan, masked_fill, mode, norm, prod, remainder,
                         repeat, roll, round, scatter, scatter_add, sin, sort, split, take_along_dim, topk, tril,
                         triu, trunc, unbind, swapaxes, broadcast_to, true_divide, concatenate)
+from minidl.ops import (acos, arccos, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh, atan,  # noqa: F401,E402
+                        atan2, atanh, cosh, exp2, expm1, log2, log10, reciprocal, rsqrt, sinh, tan, addcdiv, addcmul,
+                        argwhere, bincount, cdist, clamp_max, clamp_min, count_nonzero, cross, cummax, cummin, diag,
+                        diag_embed, diff, dot, ger, hypot, inner, kron, lerp, logaddexp, logcumsumexp, logical_and,
+                        logical_not, logical_or, logical_xor, masked_select, median, meshgrid, moveaxis, movedim, mv,
+                        nan_to_num, narrow, nonzero, outer, select, std_mean, tensordot, tile, trace, unique,
+                        var_mean)
 from minidl import linalg  # noqa: E402,F401
 from minidl.linalg import det, logdet, slogdet  # noqa: E402,F401
 from minidl.linalg import inv as inverse  # noqa: E402,F401
