@@ -101,7 +101,7 @@ class Tensor:
     @property
     def data(self) -> "Tensor":
         """A tensor sharing this one's numbers, outside the graph (torch's ``.data``)."""
-        return Tensor(self._data)
+        return Tensor(self._data.view())  # a new array object on the same memory: see detach
 
     @data.setter
     def data(self, value: "Tensor | np.ndarray") -> None:
@@ -204,8 +204,9 @@ class Tensor:
         return autograd.RemovableHandle(hooks, hook)
 
     def detach(self) -> "Tensor":
-        """The same numbers, cut from the graph (shares memory)."""
-        return Tensor(self._data)
+        """The same numbers, cut from the graph (shares memory). A new ndarray object (a view): the engine
+        recognises an op's saved inputs by array identity, so a detached copy must not be mistaken for x."""
+        return Tensor(self._data.view())
 
     def backward(self, gradient: "Tensor | np.ndarray | None" = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Any = None) -> None:
@@ -530,6 +531,67 @@ class Tensor:
 
     def new_empty(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> "Tensor":
         return self.new_full(_shape_args(size), 0, dtype=dtype, requires_grad=requires_grad)
+    def tan(self) -> "Tensor": return _ops.tan(self)
+    def asin(self) -> "Tensor": return _ops.asin(self)
+    def acos(self) -> "Tensor": return _ops.acos(self)
+    def atan(self) -> "Tensor": return _ops.atan(self)
+    def sinh(self) -> "Tensor": return _ops.sinh(self)
+    def cosh(self) -> "Tensor": return _ops.cosh(self)
+    def asinh(self) -> "Tensor": return _ops.asinh(self)
+    def atanh(self) -> "Tensor": return _ops.atanh(self)
+    def log2(self) -> "Tensor": return _ops.log2(self)
+    def log10(self) -> "Tensor": return _ops.log10(self)
+    def exp2(self) -> "Tensor": return _ops.exp2(self)
+    def expm1(self) -> "Tensor": return _ops.expm1(self)
+    def rsqrt(self) -> "Tensor": return _ops.rsqrt(self)
+    def reciprocal(self) -> "Tensor": return _ops.reciprocal(self)
+    def trace(self) -> "Tensor": return _ops.trace(self)
+    def argwhere(self) -> "Tensor": return _ops.argwhere(self)
+    def logical_not(self) -> "Tensor": return _ops.logical_not(self)
+    arcsin, arccos, arctan, arcsinh, arctanh = asin, acos, atan, asinh, atanh
+    def atan2(self, other: Any) -> "Tensor": return _ops.atan2(self, other)
+    arctan2 = atan2
+    def dot(self, other: "Tensor") -> "Tensor": return _ops.dot(self, other)
+    inner = dot
+    def mv(self, vec: "Tensor") -> "Tensor": return _ops.mv(self, vec)
+    def outer(self, other: "Tensor") -> "Tensor": return _ops.outer(self, other)
+    def diag(self, diagonal: int = 0) -> "Tensor": return _ops.diag(self, diagonal)
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> "Tensor":
+        return _ops.diag_embed(self, offset, dim1, dim2)
+    def tile(self, *dims: Any) -> "Tensor": return _ops.tile(self, _shape_args(dims))
+    def movedim(self, source: Any, destination: Any) -> "Tensor": return _ops.movedim(self, source, destination)
+    moveaxis = movedim
+    def narrow(self, dim: int, start: int, length: int) -> "Tensor": return _ops.narrow(self, dim, start, length)
+    def select(self, dim: int, index: int) -> "Tensor": return _ops.select(self, dim, index)
+    def masked_select(self, mask: "Tensor") -> "Tensor": return _ops.masked_select(self, mask)
+    def kron(self, other: "Tensor") -> "Tensor": return _ops.kron(self, other)
+    def cross(self, other: "Tensor", dim: int | None = None) -> "Tensor": return _ops.cross(self, other, dim)
+    def diff(self, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> "Tensor":
+        return _ops.diff(self, n, dim, prepend, append)
+    def lerp(self, end: Any, weight: Any) -> "Tensor": return _ops.lerp(self, end, weight)
+    def addcmul(self, t1: "Tensor", t2: "Tensor", *, value: float = 1.0) -> "Tensor":
+        return _ops.addcmul(self, t1, t2, value=value)
+    def addcdiv(self, t1: "Tensor", t2: "Tensor", *, value: float = 1.0) -> "Tensor":
+        return _ops.addcdiv(self, t1, t2, value=value)
+    def hypot(self, other: Any) -> "Tensor": return _ops.hypot(self, other)
+    def logaddexp(self, other: Any) -> "Tensor": return _ops.logaddexp(self, other)
+    def clamp_min(self, min: float) -> "Tensor": return _ops.clamp_min(self, min)
+    def clamp_max(self, max: float) -> "Tensor": return _ops.clamp_max(self, max)
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> "Tensor":
+        return _ops.nan_to_num(self, nan, posinf, neginf)
+    def median(self, dim: int | None = None, keepdim: bool = False) -> Any: return _ops.median(self, dim, keepdim)
+    def cummax(self, dim: int) -> Any: return _ops.cummax(self, dim)
+    def cummin(self, dim: int) -> Any: return _ops.cummin(self, dim)
+    def logcumsumexp(self, dim: int) -> "Tensor": return _ops.logcumsumexp(self, dim)
+    def nonzero(self, *, as_tuple: bool = False) -> Any: return _ops.nonzero(self, as_tuple=as_tuple)
+    def count_nonzero(self, dim: Any = None) -> "Tensor": return _ops.count_nonzero(self, dim)
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
+               dim: int | None = None) -> Any:
+        return _ops.unique(self, sorted, return_inverse, return_counts, dim)
+    def bincount(self, weights: Any = None, minlength: int = 0) -> "Tensor": return _ops.bincount(self, weights, minlength)
+    def logical_and(self, other: Any) -> "Tensor": return _ops.logical_and(self, other)
+    def logical_or(self, other: Any) -> "Tensor": return _ops.logical_or(self, other)
+    def logical_xor(self, other: Any) -> "Tensor": return _ops.logical_xor(self, other)
     # ---- end of the issue-8 block
 
 

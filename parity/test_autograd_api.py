@@ -217,3 +217,15 @@ def test_detect_anomaly_names_the_op() -> None:
         with pytest.raises(RuntimeError, match="'DivBackward' returned inf values in its 0th output"):
             (z / z).sum().backward()
     assert not minidl.autograd.is_anomaly_enabled()
+
+
+def test_a_detached_operand_is_a_constant_of_the_recorded_backward() -> None:
+    """x * x.detach(): the gradient is x.detach(), a constant, so the second derivative is 0 (torch's too)."""
+    def run(L: Any) -> Any:
+        x = L.tensor(B, requires_grad=True)
+        (g,) = L.autograd.grad((x * x.detach()).sum() + (x ** 3).sum(), x, create_graph=True)
+        (h,) = L.autograd.grad(g.sum(), x)
+        return g, h
+    t, m = _both(run)
+    assert_close(m[0], t[0], atol=ATOL, rtol=RTOL, what="gradient")
+    assert_close(m[1], t[1], atol=ATOL, rtol=RTOL, what="second derivative")
