@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os as _os
 
-# OpenBLAS's idle threads spin for ~2^28 cycles after each GEMM and steal cores from Numba's kernels;
-# a short timeout (2^4 cycles) puts them to sleep at once. Read when NumPy loads, so set it first.
-_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import importlib
 import sys
+
+# OpenBLAS's idle threads spin for ~2^28 cycles after each GEMM and steal cores from Numba's kernels;
+# a short timeout (2^4 cycles) puts them to sleep at once. ``import minidl`` now applies both at run time
+# as well; they are set here first so that a run does not depend on import order.  ``--plain`` sets
+# nothing: it measures what a user's own script gets.
+if "--plain" not in sys.argv:
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from pathlib import Path
 
 

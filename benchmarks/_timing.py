@@ -2,6 +2,7 @@
 retried, glibc told to keep freed memory (for both libraries alike), and a GEMM rate for scale."""
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -38,18 +39,34 @@ def timed(f: Callable[[], object], retries: int) -> tuple[float, bool]:
     return dt, False
 
 
-def median_pair(ours: Callable[[], object], ref: Callable[[], object], reps: int,
-                 retries: int) -> tuple[float, float, int]:
-    """Median seconds of ours and ref, alternating which runs first, plus the number of runs that
+def alternating(ours: Callable[[], object], ref: Callable[[], object], reps: int,
+                retries: int) -> tuple[list[float], list[float], int]:
+    """Seconds of every run of ours and ref, alternating which runs first, plus the number of runs that
     stayed disturbed by other processes after the retries; one untimed warm-up each."""
     ours(), ref()
-    t_o, t_r, disturbed = [], [], 0
+    t_o: list[float] = []
+    t_r: list[float] = []
+    disturbed = 0
     for r in range(reps):
         for f, acc in ((ours, t_o), (ref, t_r)) if r % 2 == 0 else ((ref, t_r), (ours, t_o)):
             dt, clean = timed(f, retries)
             acc.append(dt)
             disturbed += not clean
+    return t_o, t_r, disturbed
+
+
+def median_pair(ours: Callable[[], object], ref: Callable[[], object], reps: int,
+                retries: int) -> tuple[float, float, int]:
+    """Median seconds of ours and ref (see ``alternating``) and the number of disturbed runs."""
+    t_o, t_r, disturbed = alternating(ours, ref, reps, retries)
     return float(np.median(t_o)), float(np.median(t_r)), disturbed
+
+
+def min_pair(ours: Callable[[], object], ref: Callable[[], object], reps: int,
+             retries: int) -> tuple[float, float, int]:
+    """Fastest seconds of ours and ref (see ``alternating``): on a shared machine the least disturbed."""
+    t_o, t_r, disturbed = alternating(ours, ref, reps, retries)
+    return min(t_o), min(t_r), disturbed
 
 
 def keep_freed_memory() -> bool:
@@ -77,3 +94,26 @@ def gemm_gflops(reps: int, retries: int, n: int = 1024) -> float:
     a @ b
     ts = [timed(lambda: a @ b, retries)[0] for _ in range(reps)]
     return 2 * n ** 3 / float(np.median(ts)) / 1e9
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (or the platform's processor string)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
+
+
+def machine_line() -> str:
+    """CPU model and core count, the ISA and vector width Numba compiles minidl's kernels for, and the
+    thread-related environment (what makes a timing comparable across machines)."""
+    from minidl.kernels import _scratch
+    env = ", ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY",
+                                                     "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES") if k in os.environ)
+    return (f"CPU: {cpu_model()}, {os.cpu_count()} logical cores; {_scratch.describe()}; "
+            f"environment after import minidl: {env or 'none of the tuning variables set'}")

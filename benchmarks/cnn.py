@@ -1,9 +1,15 @@
-"""``python -m benchmarks cnn [--quick] [--threads N]``: one training step of the course's CIFAR-10 CNN,
-minidl against torch CPU in the same process.
+"""``python -m benchmarks cnn [--quick] [--threads N] [--plain] [--stat min|median]``: one training step
+of the course's CIFAR-10 CNN, minidl against torch CPU in the same process.
 
-Measured, alternating minidl and torch runs and reporting medians, with the same thread count for
-torch, Numba and OpenBLAS (runs during which another process used the CPU are repeated, and glibc
-keeps freed memory for both libraries, see ``benchmarks/_timing.py``):
+Measured, alternating minidl and torch runs and reporting the fastest run (``--stat min``, the least
+disturbed on a shared machine) or the median, with the same thread count for torch, Numba and OpenBLAS
+(runs during which another process used the CPU are repeated, and glibc keeps freed memory for both
+libraries, see ``benchmarks/_timing.py``).  The first line names the CPU, the ISA Numba compiles the
+kernels for and the vector width in use.
+
+``--plain`` times exactly what a user's own script gets: NumPy imported before minidl, no environment
+variables set by the benchmark (``python -m benchmarks`` sets none with ``--plain``), glibc's malloc
+left alone, and the thread counts left at their defaults (``--threads`` then only labels the run).
 
 - the training step (forward, cross-entropy, backward, SGD) at batch 128, float32: the time ratio
   minidl/torch (target <= 1.5, end goal 1.0), images per second, and the achieved GFLOP/s (one step
@@ -19,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._timing import gemm_gflops, keep_freed_memory, median_pair
+from benchmarks._timing import gemm_gflops, keep_freed_memory, machine_line, median_pair, min_pair
 
 STEP_GFLOP = 17.15  # forward + backward of the course's CIFAR net at batch 128 (2 FLOP per MAC)
 TARGET = 1.5
@@ -31,20 +37,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--retries", type=int, default=3, help="re-run a timing disturbed by another process")
+    p.add_argument("--plain", action="store_true",
+                   help="what a user's script gets: no malloc tuning, no thread settings, no env vars")
+    p.add_argument("--stat", choices=("min", "median"), default="min")
     args = p.parse_args(argv)
-    keep_freed_memory()  # both libraries: measure the computation, not glibc's page faults
+    if not args.plain:
+        keep_freed_memory()  # both libraries: measure the computation, not glibc's page faults
     batch, repeats = (16, 2) if args.quick else (128, args.repeats)
+    pair = min_pair if args.stat == "min" else median_pair
+
+    import minidl  # before numba and torch, as a user's script would (NumPy is already loaded)
+    from minidl.interop import to_torch_state_dict
+    from minidl.models import cifar_net
 
     import numba
     import torch
     from threadpoolctl import threadpool_limits
 
-    import minidl
-    from minidl.interop import to_torch_state_dict
-    from minidl.models import cifar_net
-
-    torch.set_num_threads(args.threads)
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    if args.plain:
+        args.threads = numba.get_num_threads()
+    else:
+        torch.set_num_threads(args.threads)
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)
     y = rng.integers(0, 10, batch)
@@ -76,18 +90,21 @@ def main(argv: list[str] | None = None) -> None:
         with torch.no_grad():
             t_model(tx)
 
-    print(f"course CIFAR-10 CNN, batch {batch}, float32, {args.threads} thread(s) "
-          f"(torch {torch.__version__}, numba {numba.__version__}); medians of {repeats} alternating runs")
-    with threadpool_limits(args.threads):
+    print(machine_line())
+    print(f"course CIFAR-10 CNN, batch {batch}, float32, {args.threads} thread(s) (torch {torch.__version__} "
+          f"{torch.get_num_threads()}, numba {numba.__version__} {numba.get_num_threads()}"
+          f"{', plain: defaults as a user script gets them' if args.plain else ''}); "
+          f"{args.stat} of {repeats} alternating runs")
+    with threadpool_limits(None if args.plain else args.threads):
         m_model.eval()
         t_model.eval()
-        mi, ti, d1 = median_pair(m_infer, t_infer, repeats, args.retries)
+        mi, ti, d1 = pair(m_infer, t_infer, repeats, args.retries)
         m_model.train()
         t_model.train()
-        ms, ts, d2 = median_pair(m_step, t_step, repeats, args.retries)
+        ms, ts, d2 = pair(m_step, t_step, repeats, args.retries)
         conv_rows = []
         for name in ("conv1", "conv2", "conv3"):
-            conv_rows.append(_conv_row(name, m_model, t_model, batch, repeats, args.retries))
+            conv_rows.append(_conv_row(name, m_model, t_model, batch, repeats, args.retries, pair))
         gemm = gemm_gflops(5, args.retries)
     flops = STEP_GFLOP * batch / 128
     print(f"\n{'what':<26}{'minidl ms':>11}{'torch ms':>11}{'ratio':>8}")
@@ -106,8 +123,8 @@ def main(argv: list[str] | None = None) -> None:
           f"the end goal is 1.0)")
 
 
-def _conv_row(name: str, m_model: Any, t_model: Any, batch: int, repeats: int, retries: int
-              ) -> tuple[float, float, float, float]:
+def _conv_row(name: str, m_model: Any, t_model: Any, batch: int, repeats: int, retries: int,
+              pair: Any = median_pair) -> tuple[float, float, float, float]:
     """Forward and backward (input, weight, bias) of one convolution layer at its real input size."""
     import torch
 
@@ -121,14 +138,14 @@ def _conv_row(name: str, m_model: Any, t_model: Any, batch: int, repeats: int, r
     with minidl.no_grad(), torch.no_grad():
         g = np.random.default_rng(2).standard_normal(tuple(t_layer(tx).shape), dtype=np.float32)
     mg, tg = minidl.tensor(g), torch.from_numpy(g)
-    mf, tf, _ = median_pair(lambda: m_layer(mx), lambda: t_layer(tx), repeats, retries)
+    mf, tf, _ = pair(lambda: m_layer(mx), lambda: t_layer(tx), repeats, retries)
 
     def m_back() -> None:
         m_layer(mx).backward(mg)
 
     def t_back() -> None:
         t_layer(tx).backward(tg)
-    mfb, tfb, _ = median_pair(m_back, t_back, repeats, retries)
+    mfb, tfb, _ = pair(m_back, t_back, repeats, retries)
     return mf, tf, max(mfb - mf, 1e-9), max(tfb - tf, 1e-9)
 
 
