@@ -76,7 +76,7 @@ def as_rgb_batch(X: np.ndarray, side: int, what: str) -> np.ndarray:
                         f"got {X.shape}")
     X = X.astype(np.float32) / (255.0 if X.dtype == np.uint8 else 1.0)
     if X.shape[-2:] != (side, side):
-        X = np.stack([TF.center_crop(TF.resize(x, side), side) for x in X])
+        X = np.ascontiguousarray(TF.center_crop(TF.resize(X, side), side))   # the whole batch: one resampling
     return np.ascontiguousarray(np.repeat(X, 3, axis=1) if X.shape[1] == 1 else X, dtype=np.float32)
 
 
