@@ -218,6 +218,12 @@ def logdet(A: Tensor) -> Tensor:
     return where(Tensor(sign._data < 0), Tensor(np.asarray(np.nan, dtype=logabs.dtype)), logabs)
 
 
+def cross(a: Tensor, b: Tensor, *, dim: int = -1) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (torch.linalg.cross's default is the last dim)."""
+    from minidl.ops.composite import cross as _cross
+    return _cross(a, b, dim)
+
+
 def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """(sum |x_i|^ord)^(1/ord) over ``dim`` (all elements by default); ord may be inf, -inf or 0."""
     from minidl.ops.scan import norm as _norm

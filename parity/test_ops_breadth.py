@@ -145,6 +145,62 @@ CASES = [
     Case("Var", lambda a: a.var(axis=0), [(3, 4)], id="axis"),
     Case("Var", lambda a: lib(a).std(a, axis=1, keepdim=True), [(3, 4)], id="std-axis"),
     Case("MaxDim", lambda a: a.max(axis=0)[0], [(3, 4)], id="axis"),
+    # more elementwise maths (minidl/ops/unary.py)
+    Case("Tan", lambda a: a.tan(), [(3, 4)], low=-1.2, high=1.2),
+    Case("Asin", lambda a: lib(a).asin(a) + lib(a).arcsin(a), [(3, 4)], low=-0.9, high=0.9),
+    Case("Acos", lambda a: a.acos() * a.arccos(), [(3, 4)], low=-0.9, high=0.9),
+    Case("Atan", lambda a: lib(a).atan(a * 3) + a.arctan(), [(3, 4)]),
+    Case("Sinh", lambda a: a.sinh(), [(3, 4)]),
+    Case("Cosh", lambda a: lib(a).cosh(a), [(3, 4)]),
+    Case("Asinh", lambda a: a.asinh() + lib(a).arcsinh(a), [(3, 4)]),
+    Case("Atanh", lambda a: lib(a).atanh(a) * a.arctanh(), [(3, 4)], low=-0.9, high=0.9),
+    Case("Log2", lambda a: a.log2(), [(3, 4)], low=0.2, high=3),
+    Case("Log10", lambda a: lib(a).log10(a), [(3, 4)], low=0.2, high=3),
+    Case("Exp2", lambda a: a.exp2(), [(3, 4)]),
+    Case("Expm1", lambda a: lib(a).expm1(a * 1e-3) + a.expm1(), [(3, 4)]),
+    Case("Rsqrt", lambda a: a.rsqrt(), [(3, 4)], low=0.2, high=3),
+    Case("Reciprocal", lambda a: lib(a).reciprocal(a), [(3, 4)], low=0.3, high=3),
+    Case("Atan2", lambda a, b: lib(a).atan2(a, b) + a.arctan2(b * 2), [(3, 4), (4,)]),
+    # compositions (minidl/ops/composite.py)
+    Case("Matmul", lambda a, b: lib(a).dot(a, b) + a.inner(b), [(4,), (4,)], id="dot"),
+    Case("Matmul", lambda a, b: lib(a).mv(a, b) + a.mv(b), [(3, 4), (4,)], id="mv"),
+    Case("Mul", lambda a, b: lib(a).outer(a, b) + a.outer(b) + lib(a).ger(a, b), [(3,), (4,)], id="outer"),
+    Case("DiagonalEmbed", lambda a: lib(a).diag(a, 1) + 0 * a.sum(), [(3,)], id="diag-1d"),
+    Case("Diagonal", lambda a: lib(a).diag(a, -1).sum() + a.diag(), [(3, 3)], id="diag-2d"),
+    Case("DiagonalEmbed", lambda a: lib(a).diag_embed(a) + a.diag_embed(1, 0, 2)[:, :, 1:, ].sum(), [(2, 3)],
+         id="diag_embed"),
+    Case("Diagonal", lambda a: lib(a).trace(a) + a.trace(), [(3, 4)], id="trace"),
+    Case("Repeat", lambda a: lib(a).tile(a, (2,)) + 0, [(2, 3)], id="tile"),
+    Case("Repeat", lambda a: a.tile(2, 1, 2), [(2, 3)], id="tile-method"),
+    Case("Permute", lambda a: lib(a).movedim(a, 0, -1) + a.moveaxis((0, 1), (1, 0)).sum(), [(2, 3, 4)], id="movedim"),
+    Case("GetItem", lambda a: lib(a).narrow(a, 1, 1, 2) + a.narrow(-1, -3, 2), [(3, 4)], id="narrow"),
+    Case("GetItem", lambda a: lib(a).select(a, 1, -1) * a.select(0, 2), [(3, 3)], id="select"),
+    Case("GetItem", lambda a: lib(a).masked_select(a, a > 0) * 2, [(3, 4)], id="masked_select"),
+    Case("GetItem", lambda a: a.masked_select(lib(a).tensor([True, False, True, True])), [(3, 4)],
+         id="masked_select-broadcast"),
+    Case("Einsum", lambda a, b: lib(a).tensordot(a, b, dims=([1, 2], [0, 1])), [(2, 3, 4), (3, 4, 2)], id="tensordot"),
+    Case("Einsum", lambda a, b: lib(a).tensordot(a, b, 1), [(2, 3), (3, 4)], id="tensordot-int"),
+    Case("Mul", lambda a, b: lib(a).kron(a, b) + 0, [(2, 3), (2, 2)], id="kron"),
+    Case("Mul", lambda a, b: a.kron(b), [(2,), (3, 2)], id="kron-ndim"),
+    Case("Stack", lambda a, b: lib(a).cross(a, b, dim=1) + lib(a).linalg.cross(a, b), [(4, 3), (4, 3)], id="cross"),
+    Case("Norm", lambda a, b: lib(a).cdist(a, b), [(3, 2), (4, 2)], id="cdist"),
+    Case("Norm", lambda a, b: lib(a).cdist(a, b, p=1.0), [(2, 3, 2), (2, 4, 2)], id="cdist-p1"),
+    Case("Sub", lambda a: lib(a).diff(a) + 0, [(3, 4)], id="diff"),
+    Case("Sub", lambda a, b: a.diff(n=2, dim=0, prepend=b), [(3, 4), (1, 4)], id="diff-prepend"),
+    Case("Add", lambda a, b: lib(a).lerp(a, b, 0.3) + a.lerp(b, b), [(3, 4), (4,)], id="lerp"),
+    Case("Add", lambda a, b: lib(a).addcmul(a, a, b, value=0.5) + a.addcdiv(b, b * b + 1, value=2.0),
+         [(3, 4), (4,)], id="addcmul-addcdiv"),
+    Case("Sqrt", lambda a, b: lib(a).hypot(a, b) + a.hypot(b), [(3, 4), (4,)], id="hypot"),
+    Case("Log", lambda a, b: lib(a).logaddexp(a * 30, b) + a.logaddexp(b), [(3, 4), (4,)], id="logaddexp"),
+    Case("Clamp", lambda a: lib(a).clamp_min(a, 0.1) + a.clamp_max(0.3), [(3, 4)], id="clamp_min-max"),
+    Case("Where", lambda a: lib(a).nan_to_num(lib(a).log(a)) + a.nan_to_num(posinf=1.0), [(3, 4)], low=-1, high=2,
+         id="nan_to_num"),
+    Case("Gather", lambda a: lib(a).median(a, 1).values + a.median(0, keepdim=True)[0].sum(), [DISTINCT], id="median"),
+    Case("GetItem", lambda a: lib(a).median(a) * a.median(), [DISTINCT], id="median-all"),
+    Case("Gather", lambda a: lib(a).cummax(a, 1).values + a.cummin(0)[0], [DISTINCT], id="cummax-cummin"),
+    Case("Cumsum", lambda a: lib(a).logcumsumexp(a * 20, 1) + a.logcumsumexp(0), [(3, 4)], id="logcumsumexp"),
+    Case("Var", lambda a: lib(a).var_mean(a, 1)[0] + lib(a).var_mean(a, 1)[1] + lib(a).std_mean(a)[0]
+         * lib(a).std_mean(a, dim=0, keepdim=True)[1].sum(), [(3, 4)], id="var_mean-std_mean"),
 ]
 declare(*[c.op for c in CASES if c.op])
 NOT_TWICE_DIFFERENTIABLE.update({
@@ -251,3 +307,20 @@ def test_scatter_src_larger_than_index_and_norm_of_parameter() -> None:
     for p in (tp, mp):
         (p.norm() * 2 + p.norm(p=1, dim=0).sum()).backward()
     assert_close(mp.grad, tp.grad, atol=1e-12, rtol=1e-7, what="Parameter.norm grad")
+
+
+def test_index_valued_functions() -> None:
+    """nonzero / argwhere / unique / bincount / count_nonzero / logical_* / meshgrid / cummax indices, exactly."""
+    m = np.array([[0, 2, 0, 3], [1, 0, 0, 2], [3, 3, 0, 1]])
+    for fn in (lambda a: a.nonzero(), lambda a: lib(a).nonzero(a, as_tuple=True)[1], lambda a: lib(a).argwhere(a),
+               lambda a: a.argwhere(), lambda a: lib(a).unique(a), lambda a: a.unique(return_counts=True)[1],
+               lambda a: lib(a).unique(a, return_inverse=True)[1], lambda a: lib(a).bincount(a.reshape(-1)),
+               lambda a: a.reshape(-1).bincount(minlength=7), lambda a: lib(a).count_nonzero(a),
+               lambda a: a.count_nonzero(dim=0), lambda a: lib(a).logical_and(a, a > 1), lambda a: a.logical_or(a > 1),
+               lambda a: lib(a).logical_xor(a, a.flip(0)), lambda a: lib(a).logical_not(a), lambda a: a.logical_not(),
+               lambda a: a.logical_and(a - 1).logical_xor(a), lambda a: lib(a).cummax(a, 1).indices,
+               lambda a: a.cummin(0).indices, lambda a: a.median(1).indices,
+               lambda a: lib(a).meshgrid(a[0], a[1, :3], indexing="ij")[1],
+               lambda a: lib(a).meshgrid([a[0], a[1, :3]], indexing="xy")[0],
+               lambda a: lib(a).bincount(a.reshape(-1), weights=a.reshape(-1).double() * 0.5)):
+        assert_close(fn(minidl.tensor(m)), fn(torch.tensor(m)), atol=0, rtol=0, what="index-valued")

@@ -23,6 +23,15 @@ from minidl.ops.layout import (chunk, diagonal, einsum, flip, fliplr, flipud, re
 from minidl.ops.indexing import (argsort, gather, index_select, masked_fill, scatter,  # noqa: E402,F401
                                  scatter_add, sort, take_along_dim, topk)
 from minidl.ops.scan import all, any, cumprod, cumsum, mode, norm, prod  # noqa: E402,F401
+from minidl.ops.unary import (acos, arccos, arcsin, arcsinh, arctan, arctan2, arctanh, asin,  # noqa: E402,F401
+                              asinh, atan, atan2, atanh, cosh, exp2, expm1, log2, log10, reciprocal, rsqrt, sinh,
+                              tan)
+from minidl.ops.composite import (addcdiv, addcmul, argwhere, bincount, cdist, clamp_max,  # noqa: E402,F401
+                                  clamp_min, count_nonzero, cross, cummax, cummin, diag, diag_embed, diff, dot,
+                                  ger, hypot, inner, kron, lerp, logaddexp, logcumsumexp, logical_and, logical_not,
+                                  logical_or, logical_xor, masked_select, median, meshgrid, moveaxis, movedim, mv,
+                                  nan_to_num, narrow, nonzero, outer, select, std_mean, tensordot, tile, trace,
+                                  unique, var_mean)
 from minidl.ops.aliases import numpy_names as _numpy_names  # noqa: E402
 
 # torch accepts NumPy's axis= / keepdims= wherever it takes dim= / keepdim=
