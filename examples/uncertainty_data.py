@@ -3,9 +3,9 @@
 Every source ends as ``X: (N, 1, H, W) float32 in [0, 1]`` and ``y: (N,) int64``.
 
 - ``--dataset mnist`` (the default when a data directory is given and not ``--quick``): the shared data has
-  only the 10,000 official MNIST TEST images, so we split those, seeded: 6,000 to train the classifier,
-  1,500 to train ConfidNet (images the classifier never saw), 500 for validation (ODIN's T and epsilon) and
-  2,000 held-out test images. OOD: KMNIST, by default the 105 images in
+  only the 10,000 official MNIST TEST images, so we split those, seeded: 4,500 to train the classifier,
+  3,000 to train ConfidNet (images the classifier never saw: it needs enough of the classifier's errors,
+  ~2 % of them), 500 for validation (ODIN's T and epsilon) and 2,000 held-out test images. OOD: KMNIST, by default the 105 images in
   ``kmnist/kmnist_t10k_first105_images.npy`` (or ``--ood FILE``: a ``.npy`` of (N, 28, 28) uint8, or an
   IDX image file, gzipped or not), split 35 for validation / 70 for test: a SMALL OOD sample.
 - ``--dataset digits`` (embedded, ``--quick``): scikit-learn's 1,797 8x8 digits split the same way in
@@ -85,14 +85,14 @@ def load(args: argparse.Namespace) -> Splits:
         test = open_dataset(args, MNIST, mnist_root, train=False)
         X = (test.data[:, None] / np.float32(255)).astype(np.float32)
         Xs, ys = _split(X, np.asarray(test.targets, np.int64),
-                        dict(train=6000, confid=1500, val=500, test=2000), args.seed)
+                        dict(train=4500, confid=3000, val=500, test=2000), args.seed)
         ood_path = Path(args.ood) if args.ood else root / KMNIST_NPY
         ood = load_ood_images(ood_path)
         order = np.random.default_rng(args.seed + 1).permutation(len(ood))
         n_val = len(ood) // 3
         return Splits(Xs, ys, dict(val=ood[order[:n_val]], test=ood[order[n_val:]]),
                       f"MNIST from {mnist_root}: only the 10,000 official TEST images exist here, so a seeded split "
-                      f"of them: 6,000 classifier train / 1,500 ConfidNet train / 500 validation / 2,000 test",
+                      f"of them: 4,500 classifier train / 3,000 ConfidNet train / 500 validation / 2,000 test",
                       f"{len(ood)} KMNIST images from {ood_path} ({n_val} validation / {len(ood) - n_val} test: a "
                       f"small OOD sample, hence the bootstrap intervals)", 28)
     X, y = load_digits()
