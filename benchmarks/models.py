@@ -10,8 +10,8 @@ For each network, float32, eval mode, batch 8 at 224x224 by default:
 Times are the fastest of ``--repeats`` alternating runs in one process (runs disturbed by other
 processes are repeated; see ``benchmarks/_timing.py``); the ratio minidl/torch has the issue's target
 <= 1.5 (end goal 1.0). **Peak resident memory** of each library is measured in a fresh child process per
-(library, network) that builds the network and runs both passes once: the peak RSS minus the RSS after
-the imports. ``--quick``: batch 2 at 112x112, 2 repeats (a smoke run for a shared machine).
+(library, network) that builds the network and runs both passes once: the peak RSS minus the RSS before
+building it (after a tiny warm-up run that compiles minidl's kernels, a one-time cost). ``--quick``: batch 2 at 112x112, 2 repeats (a smoke run for a shared machine).
 """
 from __future__ import annotations
 
@@ -37,8 +37,18 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    """Peak resident set size since the last ``reset_peak()`` (VmHWM), MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
+def reset_peak() -> None:
+    """Start a new peak (Linux: writing 5 to clear_refs resets VmHWM to the current RSS)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def passes(lib_name: str, net: str, batch: int, side: int, model: Any = None) -> tuple[Callable, Callable, Any]:
@@ -73,13 +83,16 @@ def passes(lib_name: str, net: str, batch: int, side: int, model: Any = None) ->
 
 
 def child(lib_name: str, net: str, batch: int, side: int) -> None:
-    """Run in a fresh process: both passes once, print the memory they needed (JSON)."""
-    if lib_name == "torch":
-        import torch  # noqa: F401
-        import torchvision  # noqa: F401
-    else:
-        import minidl  # noqa: F401
+    """Run in a fresh process: both passes once, print the memory they needed (JSON). A warm-up on a tiny
+    input first compiles minidl's Numba kernels (LLVM's memory is a one-time cost, not the network's)."""
+    warm_f, warm_g, _ = passes(lib_name, net, 1, 64 if net == "squeezenet1_1" else 32)
+    warm_f()
+    warm_g()
+    del warm_f, warm_g, _
+    import gc
+    gc.collect()
     base = rss_mb()
+    reset_peak()
     forward, grad, _ = passes(lib_name, net, batch, side)
     after_build = rss_mb()
     forward()
@@ -110,10 +123,10 @@ def main(argv: list[str] | None = None) -> None:
     repeats = 2 if args.quick else args.repeats
     keep_freed_memory()
 
-    import minidl
+    import minidl  # noqa: F401  (before numba and torch, as a user script would)
+    from minidl.interop import from_torch_state_dict
     import numba
     import torch
-    from minidl.interop import to_torch_state_dict
     torch.set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     print(machine_line())
@@ -125,9 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         m_fwd, m_grad, m_model = passes("minidl", net, batch, side)
         import torchvision
         t_model = getattr(torchvision.models, net)(weights=None)
-        m_model.load_state_dict(minidl.interop.from_torch_state_dict(t_model.state_dict()))
+        m_model.load_state_dict(from_torch_state_dict(t_model.state_dict()))
         t_fwd, t_grad, _ = passes("torch", net, batch, side, t_model)
-        _ = to_torch_state_dict
         for name, fm, ft in (("forward", m_fwd, t_fwd), ("input gradient", m_grad, t_grad)):
             tm, tt, disturbed = min_pair(fm, ft, repeats, args.retries)
             rows.append((net, name, tm, tt))
@@ -136,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
                   + (f"  [{disturbed} disturbed runs]" if disturbed else ""), flush=True)
         del m_model, t_model, m_fwd, m_grad, t_fwd, t_grad
     if not args.no_memory:
-        print(f"\npeak resident memory above the imports (fresh process each, both passes, batch {batch}, {side}x{side}):")
+        print(f"\npeak resident memory above the warmed-up process (fresh process each, both passes, batch {batch}, {side}x{side}):")
         print(f"{'network':<14}{'library':<8}{'weights MB':>11}{'peak MB':>10}")
         for net in args.nets.split(","):
             for lib_name in ("minidl", "torch"):
