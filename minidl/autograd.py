@@ -448,28 +448,33 @@ def _topological_order(roots: list[Context]) -> list[Context]:
     return order
 
 
-def _leads_to(order: list[Context], targets: dict[Any, "Tensor"]) -> set[int]:
-    """ids of the nodes from which some target can be reached (the rest need no backward call)."""
-    useful: set[int] = set()
+def _leads_to(order: list[Context], targets: dict[Any, "Tensor"]) -> set[Context]:
+    """The nodes from which some target can be reached (the others need no backward call)."""
+    useful: set[Context] = set()
     for node in reversed(order):  # producers first
         for inp in node.inputs:
             if inp is None:
                 continue
-            if _key(inp) in targets or (inp.grad_fn is not None and id(inp.grad_fn) in useful):
-                useful.add(id(node))
+            if _key(inp) in targets or (inp.grad_fn is not None and inp.grad_fn in useful):
+                useful.add(node)
                 break
     return useful
 
 
+def _slot(node: Context, index: int) -> Any:
+    """Where the gradient of output ``index`` of ``node`` collects: the node (one output) or (node, index)."""
+    return node if node.n_outputs == 1 else (node, index)
+
+
 def _key(t: "Tensor") -> Any:
-    """Where a tensor's gradient collects: the tensor itself (leaf) or (its node, output index)."""
-    return id(t) if t.grad_fn is None else (id(t.grad_fn), t._out_index)
+    """Where a tensor's gradient collects: the tensor itself (a leaf) or its node's slot."""
+    return t if t.grad_fn is None else _slot(t.grad_fn, t._out_index)
 
 
 def _call_backward(node: Context, grads: list[Any], create_graph: bool) -> tuple[Any, ...]:
     """One node's backward: ndarrays in and out, or (recording) Tensors in and out."""
     fn = node.fn
-    if not create_graph and not fn.tensor_io:  # the fast path: ndarrays, nothing recorded
+    if not create_graph and not fn.tensor_io:  # ndarrays, nothing recorded (the engine inlines this case)
         out = fn.backward(node, grads[0])
         return out if isinstance(out, tuple) else (out,)
     if fn.tensor_io:  # torch-style: Tensors in, Tensors out
@@ -524,56 +529,51 @@ def _check_anomaly(node: Context, grads: tuple[Any, ...]) -> None:
 
 
 def _run_backward(roots: list["Tensor"], seeds: list[Any], *, retain_graph: bool, create_graph: bool,
-                  targets: list["Tensor"] | None = None, accumulate: bool = True) -> list[Any]:
+                  targets: list["Tensor"] | None = None, accumulate: bool = True) -> dict[Any, Any]:
     """Reverse-mode differentiation of ``roots`` with the seed gradients ``seeds`` (same shapes).
 
     ``targets=None``: accumulate into every leaf's ``.grad`` (``backward()``). Otherwise only the
     targets' gradients are computed, and either accumulated into their ``.grad``
-    (``backward(inputs=...)``) or returned (``grad(...)``, ``accumulate=False``; None where unused).
+    (``backward(inputs=...)``) or returned by ``_key`` (``grad(...)``, ``accumulate=False``).
     Seeds and gradients are ndarrays, or Tensors when ``create_graph`` records the backward pass.
     """
     wanted: dict[Any, "Tensor"] | None = None if targets is None else {_key(t): t for t in targets}
     found: dict[Any, Any] = {}
-    pending: dict[Any, Any] = {}     # (node id, output index) -> summed gradient so far
-    leaves: dict[int, tuple["Tensor", Any]] = {}
+    pending: dict[Any, Any] = {}     # slot (see _slot) -> the gradient summed so far
+    leaves: dict["Tensor", Any] = {}  # leaf -> its summed gradient (hooks run once, on the sum)
     xp = _TensorOps if create_graph else _NumpyOps
 
-    def add(store: dict[Any, Any], key: Any, g: Any) -> None:
-        store[key] = g if key not in store else store[key] + g
-
     for root, seed in zip(roots, seeds):
-        if root.grad_fn is None:
-            prev = leaves.get(id(root))
-            leaves[id(root)] = (root, seed if prev is None else prev[1] + seed)
-        else:
-            add(pending, (id(root.grad_fn), root._out_index), seed)
+        key = _key(root)
+        store = leaves if root.grad_fn is None else pending
+        store[key] = seed if key not in store else store[key] + seed
     order = _topological_order([r.grad_fn for r in roots if r.grad_fn is not None])
     useful = None if wanted is None else _leads_to(order, wanted)
     with set_grad_enabled(create_graph):
         for node in order:
-            nid = id(node)
             if node.n_outputs == 1:
-                g0 = pending.pop((nid, 0), None)
+                g0 = pending.pop(node, None)
                 if g0 is None:
                     continue  # reachable, but no gradient flows here (e.g. only through integer outputs)
                 grads = [g0]
             else:
-                grads = [pending.pop((nid, i), None) for i in range(node.n_outputs)]
+                grads = [pending.pop((node, i), None) for i in range(node.n_outputs)]
                 if all(g is None for g in grads):
                     continue
-            for i, g in enumerate(grads):
-                if g is not None and node._out_hooks and node._out_hooks.get(i):
-                    grads[i] = g = _run_hooks(node._out_hooks[i], g)
-                if wanted is not None and (nid, i) in wanted and g is not None:
-                    found[(nid, i)] = g
-            if useful is not None and nid not in useful:
-                continue
-            if node.n_outputs > 1:  # torch materialises the missing output gradients as zeros
+            if node._out_hooks or wanted is not None:
                 for i, g in enumerate(grads):
-                    if g is None:
-                        z = np.zeros_like(node._outs[i])  # type: ignore[index]
-                        grads[i] = Tensor(z) if create_graph else z
-            in_grads = _call_backward(node, grads, create_graph)
+                    if g is not None and node._out_hooks and node._out_hooks.get(i):
+                        grads[i] = g = _run_hooks(node._out_hooks[i], g)
+                    if wanted is not None and g is not None and _slot(node, i) in wanted:
+                        found[_slot(node, i)] = g
+                if useful is not None and node not in useful:
+                    continue
+            if create_graph or node.fn.tensor_io or node.n_outputs > 1:
+                in_grads = _call_backward(node, grads, create_graph)
+            else:  # the first-order fast path, inlined: ndarray in, ndarrays out
+                in_grads = node.fn.backward(node, grads[0])
+                if not isinstance(in_grads, tuple):
+                    in_grads = (in_grads,)
             if len(in_grads) != len(node.inputs):
                 raise RuntimeError(f"internal: {node.name()} returned {len(in_grads)} gradients "
                                    f"for {len(node.inputs)} inputs")
@@ -587,30 +587,24 @@ def _run_backward(roots: list["Tensor"], seeds: list[Any], *, retain_graph: bool
                 if gi.shape != inp._data.shape or gi.dtype != inp._data.dtype:
                     gi = _unbroadcast(gi, tuple(inp.shape), inp.dtype, xp)
                 if inp.grad_fn is None:
-                    prev = leaves.get(id(inp))
-                    leaves[id(inp)] = (inp, gi if prev is None else prev[1] + gi)
+                    leaves[inp] = gi if inp not in leaves else leaves[inp] + gi
                 else:
-                    add(pending, (id(inp.grad_fn), inp._out_index), gi)
+                    key = _slot(inp.grad_fn, inp._out_index)
+                    pending[key] = gi if key not in pending else pending[key] + gi
             if not retain_graph:
                 node.free()
-    for leaf, g in leaves.values():
+    for leaf, g in leaves.items():
         if leaf._hooks:
             g = _run_hooks(leaf._hooks, g)
-        if wanted is None or (accumulate and id(leaf) in wanted):
+        if wanted is None or (accumulate and leaf in wanted):
             _accumulate(leaf, g)
-        elif id(leaf) in wanted:
-            found[id(leaf)] = g
-    if wanted is None:
-        return []
-    out = []
-    for key, t in wanted.items():
-        g = found.get(key)
-        if accumulate:
-            if g is not None and t.grad_fn is not None:
-                _accumulate(t, g)
-            continue
-        out.append(g)
-    return out
+        elif leaf in wanted:
+            found[leaf] = g
+    if accumulate and wanted is not None:
+        for key, t in wanted.items():
+            if t.grad_fn is not None and key in found:
+                _accumulate(t, found[key])
+    return found
 
 
 def _accumulate(t: "Tensor", g: Any) -> None:
@@ -708,10 +702,9 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
         retain_graph = create_graph
     found = _run_backward(outs, _seeds(outs, gos, create_graph), retain_graph=retain_graph,
                           create_graph=create_graph, targets=ins, accumulate=False)
-    by_key = dict(zip([_key(t) for t in ins], found))
     result: list[Tensor | None] = []
     for t in ins:
-        g = by_key[_key(t)]
+        g = found.get(_key(t))
         if g is None:
             if not allow_unused:
                 raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
