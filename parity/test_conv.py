@@ -17,13 +17,16 @@ from parity.helpers import assert_close, parity_module, parity_op
 
 F64 = dict(atol=1e-9, rtol=1e-7, grad_atol=1e-9, grad_rtol=1e-7)
 # float32 convolutions: each output is a dot product of C*kh*kw terms summed in a different order than
-# oneDNN's (BLAS blocking vs direct kernels), and weight gradients sum over N*Ho*Wo terms. A relative
-# error of ~1e-6 per term grows like sqrt(terms); 1e-4 absolute on O(1)-sized values covers that.
-F32_CONV = dict(atol=1e-4, rtol=1e-4, grad_atol=1e-4, grad_rtol=1e-4)
+# oneDNN's (BLAS blocking vs direct kernels), and weight gradients sum over N*Ho*Wo terms, so the error
+# is absolute-ish (it does not shrink with an output that cancels to ~0). Measured on the cases below
+# (AMD EPYC Zen 4, inputs in [-2, 2], outputs up to 40): max abs error 1.5e-5 forward (transposed conv;
+# 9.5e-6 conv), 7.6e-6 on gradients. Bounds ~3x those, plus 1e-6 relative (~8 float32 ulps).
+F32_CONV = dict(atol=4e-5, rtol=1e-6, grad_atol=2.5e-5, grad_rtol=1e-6)
 # pooling selects or averages a handful of values: ulp-level.
 F32_POOL = dict(atol=1e-6, rtol=1e-5, grad_atol=1e-6, grad_rtol=1e-5)
-# batch norm: statistics over N*H*W values, then a division by a small std.
-F32_BN = dict(atol=1e-4, rtol=1e-4, grad_atol=1e-4, grad_rtol=1e-4)
+# batch norm: statistics over N*H*W values, then a division by a small std. Measured on BN_CASES: max
+# abs error 3.6e-7 forward (outputs up to 1.8), 4.8e-7 on gradients (up to 10); bounds ~4x those.
+F32_BN = dict(atol=1.5e-6, rtol=1e-6, grad_atol=2e-6, grad_rtol=1e-6)
 
 
 def Fn(x: Any) -> Any:

@@ -282,8 +282,27 @@ def test_grid_search_cv_picks_the_same_model_as_sklearn():
     ref = GridSearchCV(SkSVC(), grid, cv=3).fit(X, y)
     assert ours.best_params_ == ref.best_params_
     np.testing.assert_allclose(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"], atol=0.02)
-    gs = GridSearchCV(SVC(), {"multiclass": ["ovo", "ovr"], "C": [1.0]}, cv=3).fit(*make_blobs(90, centers=3))
-    assert gs.best_params_["multiclass"] in ("ovo", "ovr")
+
+
+
+def test_grid_search_over_multiclass_scores_each_strategy_like_its_sklearn_counterpart():
+    """``multiclass`` is a real hyperparameter: on each fold, the 'ovo' candidate scores exactly as sklearn's
+    (one-vs-one) SVC and the 'ovr' candidate as OneVsRestClassifier(SVC); the grid then picks the better,
+    which is 'ovr' on one data set and 'ovo' on the other (overlapping blobs, std 2)."""
+    from sklearn.multiclass import OneVsRestClassifier
+    picked = []
+    for seed in (0, 1):
+        X, y = make_blobs(90, centers=3, std=2.0, seed=seed)
+        gs = GridSearchCV(SVC(), {"multiclass": ["ovo", "ovr"], "C": [1.0]}, cv=3).fit(X, y)
+        refs = {"ovo": cross_val_score(SkSVC(C=1.0), X, y, cv=3),
+                "ovr": cross_val_score(OneVsRestClassifier(SkSVC(C=1.0)), X, y, cv=3)}
+        for i, params in enumerate(gs.cv_results_["params"]):
+            folds = [gs.cv_results_[f"split{k}_test_score"][i] for k in range(3)]
+            np.testing.assert_array_equal(folds, refs[params["multiclass"]], err_msg=f"seed {seed}: {params}")
+        best = max(refs, key=lambda m: refs[m].mean())
+        assert refs["ovo"].mean() != refs["ovr"].mean() and gs.best_params_["multiclass"] == best
+        picked.append(best)
+    assert picked == ["ovr", "ovo"]
 
 
 def test_precomputed_kernel_in_cross_validation_is_sliced_on_both_axes():
