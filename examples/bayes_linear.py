@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
              f"{run.metrics['far_field_variance']:.4f} = 1/beta = {1 / BETA:.4f}; at the centre of the data it is "
              f"{run.metrics['in_data_variance']:.4f}")
     run.note(f"sinusoid test RMSE: linear {run.metrics['test_rmse_linear_sinusoid']:.3f}, polynomial "
-             f"{run.metrics['test_rmse_polynomial_sinusoid']:.3f}, Gaussian {run.metrics['test_rmse_gaussian_sinusoid']:.3f}"
+             f"{run.metrics['test_rmse_polynomial_sinusoid']:.3f}, "
+             f"Gaussian {run.metrics['test_rmse_gaussian_sinusoid']:.3f}"
              f" (the noise std is {SIGMA})")
     return run.finish("far_field_variance")
 

@@ -150,7 +150,8 @@ def variational_linear(B: Backend, n_in: int, n_out: int) -> Any:
             total = 0
             for mu, rho in ((self.weight_mu, self.weight_rho), (self.bias_mu, self.bias_rho)):
                 s = softplus(rho)
-                total = total + (np.log(PRIOR_SIGMA) - s.log() + (s ** 2 + mu ** 2) / (2 * PRIOR_SIGMA ** 2) - 0.5).sum()
+                kl = np.log(PRIOR_SIGMA) - s.log() + (s ** 2 + mu ** 2) / (2 * PRIOR_SIGMA ** 2) - 0.5
+                total = total + kl.sum()
             return total
 
     return TorchLinearVariational()
@@ -327,7 +328,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
              f"{m['hessian_max_abs_diff_closed_vs_double_backward']:.2e}; moons test accuracy MAP "
              f"{m['moons_map_test_accuracy']:.3f}, VI {m['moons_vi_test_accuracy']:.3f}, MC dropout "
              f"{m['moons_dropout_test_accuracy']:.3f}; mean entropy far from the data: "
-             + ", ".join(f"{k.split('entropy_')[1]} {v:.3f}" for k, v in m.items() if k.startswith("moons_far_entropy")))
+             + ", ".join(f"{k.split('entropy_')[1]} {v:.3f}" for k, v in m.items()
+                         if k.startswith("moons_far_entropy")))
     return run.finish("test_accuracy")
 
 

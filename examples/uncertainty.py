@@ -58,7 +58,8 @@ def lenet_dropout(nn: Any, image_size: int, p: float = 0.5) -> tuple[Any, Any]:
     return features, head
 
 
-def train_classifier(B: Backend, features: Any, head: Any, X: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> None:
+def train_classifier(B: Backend, features: Any, head: Any, X: np.ndarray, y: np.ndarray, epochs: int,
+                     seed: int) -> None:
     params = list(features.parameters()) + list(head.parameters())
     opt = B.optim.Adam(params, lr=2e-3)
     sched = B.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
@@ -113,8 +114,8 @@ def train_confidnet(B: Backend, penult: np.ndarray, tcp: np.ndarray, epochs: int
     net.train()
     for _ in tqdm(range(epochs), desc="ConfidNet", leave=False):
         order = rng.permutation(len(penult))
-        for s in range(0, len(penult), 64):
-            idx = order[s:s + 64]
+        for s in range(0, len(penult), 128):
+            idx = order[s:s + 128]
             loss = loss_fn(net(B.tensor(penult[idx])).reshape(-1), B.tensor(tcp[idx].astype(np.float32)))
             opt.zero_grad()
             loss.backward()
@@ -157,7 +158,7 @@ def balanced_aupr(neg: np.ndarray, pos: np.ndarray, rounds: int, seed: int) -> t
 
 
 # --------------------------------------------------------------------------- figures
-def plot_extremes(run: Run, X: np.ndarray, mc: np.ndarray, score: np.ndarray, y: np.ndarray, k: int = 4) -> None:
+def plot_extremes(run: Run, X: np.ndarray, mc: np.ndarray, score: np.ndarray, y: np.ndarray, k: int = 3) -> None:
     import matplotlib.pyplot as plt
     order = np.argsort(score)
     picks = [("most uncertain", i) for i in order[::-1][:k]] + [("least uncertain", i) for i in order[:k]]
@@ -184,7 +185,8 @@ def plot_pr(run: Run, stem: str, curves: dict[str, tuple[np.ndarray, np.ndarray]
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for name, scores in curves.items():
         p, r, _ = U.precision_recall_curve(scores, labels)
-        ax.step(np.r_[0, r], np.r_[p[0], p], where="post", label=f"{name} (AUPR {U.average_precision(scores, labels):.3f})")
+        aupr = U.average_precision(scores, labels)
+        ax.step(np.r_[0, r], np.r_[p[0], p], where="post", label=f"{name} (AUPR {aupr:.3f})")
     ax.axhline(labels.mean(), color="gray", ls=":", label=f"chance ({labels.mean():.3f})")
     ax.set_xlabel(f"recall ({positive} found)")
     ax.set_ylabel("precision")
@@ -198,7 +200,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = make_parser("uncertainty", "Chapter 4-c: MC dropout, failure prediction, OOD detection")
     p.add_argument("--dataset", choices=["digits", "mnist"], default=None,
                    help="default: mnist when a data directory is given (and not --quick), else digits")
-    p.add_argument("--ood", default=None, help=f"OOD images (.npy or IDX); default <data-dir>/{uncertainty_data.KMNIST_NPY}")
+    p.add_argument("--ood", default=None,
+                   help=f"OOD images (.npy or IDX); default <data-dir>/{uncertainty_data.KMNIST_NPY}")
     p.add_argument("--epochs", type=int, default=None, help="classifier epochs (default 10, --quick 8)")
     args = p.parse_args(argv)
     B = backend(args.backend, args.device)
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # ---- 2. failure prediction: errors are the positive class
     p_conf, pen_conf, _ = out["confid"]
     tcp_conf = p_conf[np.arange(len(p_conf)), data.y["confid"]]
-    confidnet = train_confidnet(B, pen_conf, tcp_conf, 20 if args.quick else 100, args.seed, 128 if args.quick else 400)
+    confidnet = train_confidnet(B, pen_conf, tcp_conf, 10 if args.quick else 100, args.seed, 128 if args.quick else 400)
     with B.no_grad():
         tcp_hat = B.to_numpy(confidnet(B.tensor(penult))).reshape(-1).astype(np.float64)
     errors = (pred != y_test).astype(np.int64)
@@ -264,7 +267,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         m[f"auroc_ood_{key}"] = U.roc_auc(s, is_ood)                        # AUROC does not depend on the mix
     m["aupr_ood_best"] = max(m[f"aupr_ood_{k}"] for k in ("mcp", "entropy", "mi", "odin"))
     plot_pr(run, "ood_pr", ood, is_ood, f"Precision-recall for flagging the {int(is_ood.sum())} OOD test images among "
-            f"{len(is_ood)} (OOD positive; the AUPRs in metrics.json are at a 1:1 mix, as in the course). ODIN's T = {best[1]:g}, epsilon = {best[2]:g} were chosen on the "
+            f"{len(is_ood)} (OOD positive; the AUPRs in metrics.json are at a 1:1 mix, as in the course). "
+            f"ODIN's T = {best[1]:g}, epsilon = {best[2]:g} were chosen on the "
             "validation split.", "OOD images")
 
     m.update(data=data.description, ood_data=data.ood_description, backend=B.name, epochs=epochs, mc_passes=T_PASSES,

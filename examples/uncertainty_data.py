@@ -5,9 +5,10 @@ Every source ends as ``X: (N, 1, H, W) float32 in [0, 1]`` and ``y: (N,) int64``
 - ``--dataset mnist`` (the default when a data directory is given and not ``--quick``): the shared data has
   only the 10,000 official MNIST TEST images, so we split those, seeded: 4,500 to train the classifier,
   3,000 to train ConfidNet (images the classifier never saw: it needs enough of the classifier's errors,
-  ~2 % of them), 500 for validation (ODIN's T and epsilon) and 2,000 held-out test images. OOD: KMNIST, by default the 105 images in
-  ``kmnist/kmnist_t10k_first105_images.npy`` (or ``--ood FILE``: a ``.npy`` of (N, 28, 28) uint8, or an
-  IDX image file, gzipped or not), split 35 for validation / 70 for test: a SMALL OOD sample.
+  ~2 % of them), 500 for validation (ODIN's T and epsilon) and 2,000 held-out test images. OOD: KMNIST,
+  by default the 105 images in ``kmnist/kmnist_t10k_first105_images.npy`` (or ``--ood FILE``: a ``.npy``
+  of (N, 28, 28) uint8, or an IDX image file, gzipped or not), split 35 for validation / 70 for test:
+  a SMALL OOD sample.
 - ``--dataset digits`` (embedded, ``--quick``): scikit-learn's 1,797 8x8 digits split the same way in
   proportion; OOD: 150 generated "blob" images (smoothed noise, a smoke-test stand-in for KMNIST).
 """

@@ -21,7 +21,8 @@ def torch_layer(x: torch.Tensor, p: dict[str, torch.Tensor], eps_w: np.ndarray, 
 
 
 def torch_kl(p: dict[str, torch.Tensor], prior_sigma: float) -> torch.Tensor:
-    prior = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(prior_sigma, dtype=torch.float64))
+    f64 = dict(dtype=torch.float64)
+    prior = torch.distributions.Normal(torch.tensor(0.0, **f64), torch.tensor(prior_sigma, **f64))
     total = torch.zeros((), dtype=torch.float64)
     for name in ("weight", "bias"):
         q = torch.distributions.Normal(p[f"{name}_mu"], torch.nn.functional.softplus(p[f"{name}_rho"]))
