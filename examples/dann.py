@@ -45,7 +45,7 @@ from minidl.models.dann import DANN, dann_lr, grad_reverse, grl_lambda
 # --------------------------------------------------------------------------- 1. data
 @dataclass
 class Domains:
-    """Images ``(N, 3, S, S)`` float32, standardised with the training images' per-channel statistics."""
+    """Images ``(N, 3, S, S)`` float32 in [0, 1] minus the training images' per-pixel mean."""
     Xs: np.ndarray                 # source train (labelled)
     ys: np.ndarray
     Xs_test: np.ndarray
@@ -119,11 +119,10 @@ def load_domains(args: argparse.Namespace, cache: Path) -> Domains:
     for X, what in ((Xt, "target"), (Xt_test, "target test"), (Xt_real, "real MNIST-M")):
         if X is not None:
             check_domains(Xs, X, what)
-    # standardise with the per-channel mean and std of all training images (both domains)
-    both = np.concatenate([Xs, Xt])
-    mean = both.mean(axis=(0, 2, 3), keepdims=True)
-    std = both.std(axis=(0, 2, 3), keepdims=True)
-    norm = lambda X: None if X is None else ((X - mean) / std).astype(np.float32)  # noqa: E731
+    # Ganin & Lempitsky's preprocessing: subtract the per-pixel mean of all training images (both domains);
+    # pixels stay in [0, 1] units (dividing by the std as well made the adversarial game diverge)
+    mean = np.concatenate([Xs, Xt]).mean(axis=0, keepdims=True)
+    norm = lambda X: None if X is None else (X - mean).astype(np.float32)  # noqa: E731
     return Domains(norm(Xs), y[tr], norm(Xs_test), y[te], norm(Xt), norm(Xt_test), y[te], norm(Xt_real),
                    yt_real, desc)
 
@@ -182,6 +181,7 @@ def train(B: Backend, args: argparse.Namespace, d: Domains, adapt: bool) -> dict
                                                     "lambda", "lr")}
     acc = {"label_loss": 0.0, "domain_loss": 0.0, "domain_accuracy": 0.0, "n": 0}
     name = "DANN" if adapt else "naive"
+    diverged = 0
     t0 = time.perf_counter()
     model.train()
     for step in tqdm(range(args.steps), desc=name, unit="step", leave=False):
@@ -193,10 +193,15 @@ def train(B: Backend, args: argparse.Namespace, d: Domains, adapt: bool) -> dict
         xt = B.tensor(d.Xt[next(tgt)]) if adapt else None
         label_loss, domain_loss, domain_logit = dann_step(B, model, opt, B.tensor(d.Xs[i_s]), B.tensor(d.ys[i_s]),
                                                           xt, lam)
-        acc["label_loss"] += label_loss.item()
+        losses = (label_loss.item(), domain_loss.item() if adapt else 0.0)
+        if not np.all(np.isfinite(losses)):                   # the min-max game blew up: stop, and say so
+            diverged = step + 1
+            tqdm.write(f"{name}: the losses became {losses} at step {diverged}; training stopped (try a smaller --lr)")
+            break
+        acc["label_loss"] += losses[0]
         acc["n"] += 1
         if adapt:
-            acc["domain_loss"] += domain_loss.item()
+            acc["domain_loss"] += losses[1]
             acc["domain_accuracy"] += float(((B.to_numpy(domain_logit) > 0) == is_source).mean())
         if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
             n = acc.pop("n")
@@ -213,7 +218,7 @@ def train(B: Backend, args: argparse.Namespace, d: Domains, adapt: bool) -> dict
         scores["real_target"] = accuracy(B, model, d.Xt_real, d.yt_real)
     tqdm.write(f"{name}: {args.steps} steps in {seconds:.0f} s; " +
                ", ".join(f"{k} accuracy {v:.4f}" for k, v in scores.items()))
-    return dict(model=model, history=hist, scores=scores, seconds=seconds)
+    return dict(model=model, history=hist, scores=scores, seconds=seconds, diverged_step=diverged)
 
 
 def accuracy(B: Backend, model: Any, X: np.ndarray, y: np.ndarray, batch: int = 500) -> float:
@@ -341,7 +346,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         dann_synth_target_accuracy=dann["scores"]["synth_target"],
         test_accuracy=dann["scores"][key], dann_gain=dann["scores"][key] - naive["scores"][key],
         domain_accuracy_first=h["domain_accuracy"][0], domain_accuracy_final=h["domain_accuracy"][-1],
-        naive_seconds=round(naive["seconds"], 1), dann_seconds=round(dann["seconds"], 1),
+        dann_diverged_step=dann["diverged_step"], naive_seconds=round(naive["seconds"], 1), dann_seconds=round(dann["seconds"], 1),
         dann_seconds_per_step=round(dann["seconds"] / args.steps, 4),
         curves={name: r["history"] for name, r in runs.items()})
     run.note(f"target accuracy ({run.metrics['target_test']}): naive {naive['scores'][key]:.4f}, DANN "
