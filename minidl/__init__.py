@@ -49,6 +49,13 @@ from minidl.ops import (acos, arccos, arcsin, arcsinh, arctan, arctan2, arctanh,
                         logical_not, logical_or, logical_xor, masked_select, median, meshgrid, moveaxis, movedim, mv,
                         nan_to_num, narrow, nonzero, outer, select, std_mean, tensordot, tile, trace, unique,
                         var_mean)
+from minidl.ops import (atleast_1d, atleast_2d, atleast_3d, bitwise_and, bitwise_left_shift,  # noqa: F401,E402
+                        bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor, block_diag, bucketize,
+                        cartesian_prod, column_stack, combinations, copysign, dstack, empty_like, erf, float_power,
+                        fmax, fmin, hstack, index_add, index_copy, index_fill, isin, isneginf, isposinf, logspace,
+                        masked_scatter, msort, ravel, rot90, row_stack, rsub, searchsorted, sgn, signbit, square,
+                        take, trapezoid, trapz, tril_indices, triu_indices, vstack, where, frac, kthvalue, logit,
+                        nanmean, nansum, quantile, unflatten, clamp, clip, addmm, baddbmm)
 from minidl import linalg  # noqa: E402,F401
 from minidl.linalg import det, logdet, slogdet  # noqa: E402,F401
 from minidl.linalg import inv as inverse  # noqa: E402,F401

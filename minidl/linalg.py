@@ -224,6 +224,50 @@ def cross(a: Tensor, b: Tensor, *, dim: int = -1) -> Tensor:
     return _cross(a, b, dim)
 
 
+def matrix_power(A: Tensor, n: int) -> Tensor:
+    """A^n by repeated squaring (n < 0: the inverse's power; n = 0: the identity)."""
+    A = _square(A, "linalg.matrix_power")
+    if n < 0:
+        A, n = inv(A), -n
+    from minidl.creation import eye
+    result = eye(A.shape[-1], dtype=A.dtype).expand(*A.shape)
+    base = A
+    while n:
+        if n & 1:
+            result = result @ base
+        n >>= 1
+        if n:
+            base = base @ base
+    return result
+
+
+def multi_dot(tensors: Any) -> Tensor:
+    """The product of a chain of matrices (the first and last may be vectors), left to right."""
+    ts = list(tensors)
+    out = ts[0]
+    for t in ts[1:]:
+        out = out @ t
+    return out
+
+
+def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
+    return (x * y).sum(dim)
+
+
+def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True, unitriangular: bool = False) -> Tensor:
+    """X with A X = B for triangular A; only A's triangle is read, so only it gets a gradient."""
+    from minidl.ops.layout import tril, triu
+    T = triu(A) if upper else tril(A)
+    if unitriangular:
+        from minidl.creation import eye
+        n = A.shape[-1]
+        mask = eye(n, dtype=A.dtype)
+        T = T * (1 - mask) + mask
+    if not left:  # X A = B  <=>  A^T X^T = B^T
+        return solve(T.transpose(-1, -2), B.transpose(-1, -2)).transpose(-1, -2)
+    return solve(T, B)
+
+
 def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """(sum |x_i|^ord)^(1/ord) over ``dim`` (all elements by default); ord may be inf, -inf or 0."""
     from minidl.ops.scan import norm as _norm

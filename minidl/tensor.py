@@ -360,8 +360,8 @@ class Tensor:
     def __le__(self, o: Any) -> "Tensor": return _ops.compare(np.less_equal, self, o)
     def __gt__(self, o: Any) -> "Tensor": return _ops.compare(np.greater, self, o)
     def __ge__(self, o: Any) -> "Tensor": return _ops.compare(np.greater_equal, self, o)
-    def __and__(self, o: Any) -> "Tensor": return _ops.compare(np.logical_and, self, o)
-    def __or__(self, o: Any) -> "Tensor": return _ops.compare(np.logical_or, self, o)
+    def __and__(self, o: Any) -> "Tensor": return _ops.bitwise_and(self, o)  # logical for bools (issue 8)
+    def __or__(self, o: Any) -> "Tensor": return _ops.bitwise_or(self, o)
     def __invert__(self) -> "Tensor": return Tensor(~self._data)
 
     def eq(self, o: Any) -> "Tensor": return self == o
@@ -505,8 +505,36 @@ class Tensor:
     def any(self, dim: Any = None, keepdim: bool = False) -> "Tensor": return _ops.any(self, dim, keepdim)
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> "Tensor":
         return _ops.norm(self, p, dim, keepdim, dtype)
-    def amax(self, dim: Any = None, keepdim: bool = False) -> "Tensor": return _ops.amax(self, dim, keepdim)
-    def amin(self, dim: Any = None, keepdim: bool = False) -> "Tensor": return _ops.amin(self, dim, keepdim)
+    def amax(self, dim: Any = None, keepdim: bool = False) -> "Tensor":
+        if isinstance(dim, (tuple, list)):
+            return _ops.extras.amax_dims(self, dim, keepdim, take_min=False)
+        return _ops.amax(self, dim, keepdim)
+    def amin(self, dim: Any = None, keepdim: bool = False) -> "Tensor":
+        if isinstance(dim, (tuple, list)):
+            return _ops.extras.amax_dims(self, dim, keepdim, take_min=True)
+        return _ops.amin(self, dim, keepdim)
+    def frac(self) -> "Tensor": return _ops.frac(self)
+    def addmm(self, mat1: "Tensor", mat2: "Tensor", *, beta: float = 1.0, alpha: float = 1.0) -> "Tensor":
+        return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+    def baddbmm(self, b1: "Tensor", b2: "Tensor", *, beta: float = 1.0, alpha: float = 1.0) -> "Tensor":
+        return _ops.baddbmm(self, b1, b2, beta=beta, alpha=alpha)
+    def logit(self, eps: float | None = None) -> "Tensor": return _ops.logit(self, eps)
+    def nansum(self, dim: Any = None, keepdim: bool = False) -> "Tensor": return _ops.nansum(self, dim, keepdim)
+    def nanmean(self, dim: Any = None, keepdim: bool = False) -> "Tensor": return _ops.nanmean(self, dim, keepdim)
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> Any: return _ops.kthvalue(self, k, dim, keepdim)
+    def quantile(self, q: Any, dim: int | None = None, keepdim: bool = False) -> "Tensor":
+        return _ops.quantile(self, q, dim, keepdim)
+    def unflatten(self, dim: int, sizes: Any) -> "Tensor": return _ops.unflatten(self, dim, sizes)
+    def element_size(self) -> int: return int(self._data.itemsize)
+    def nelement(self) -> int: return int(self._data.size)
+    def stride(self, dim: int | None = None) -> Any:
+        """Strides in elements (minidl's arrays are C-contiguous unless a view says otherwise)."""
+        st = tuple(int(b // self._data.itemsize) for b in self._data.strides)
+        return st if dim is None else st[_ops.normalize_dim(dim, self.ndim)]
+    def half(self) -> "Tensor": return _ops.cast(self, np.float16)
+    def byte(self) -> "Tensor": return _ops.cast(self, np.uint8)
+    def char(self) -> "Tensor": return _ops.cast(self, np.int8)
+    def short(self) -> "Tensor": return _ops.cast(self, np.int16)
     def mode(self, dim: int = -1, keepdim: bool = False) -> Any: return _ops.mode(self, dim, keepdim)
     def einsum(self, equation: str, *others: Any) -> "Tensor": return _ops.einsum(equation, self, *others)
     def inverse(self) -> "Tensor": return _linalg.inv(self)
@@ -592,6 +620,70 @@ class Tensor:
     def logical_and(self, other: Any) -> "Tensor": return _ops.logical_and(self, other)
     def logical_or(self, other: Any) -> "Tensor": return _ops.logical_or(self, other)
     def logical_xor(self, other: Any) -> "Tensor": return _ops.logical_xor(self, other)
+    def __xor__(self, o: Any) -> "Tensor": return _ops.bitwise_xor(self, o)
+    def __lshift__(self, o: Any) -> "Tensor": return _ops.bitwise_left_shift(self, o)
+    def __rshift__(self, o: Any) -> "Tensor": return _ops.bitwise_right_shift(self, o)
+    def __rand__(self, o: Any) -> "Tensor": return _ops.bitwise_and(o, self)
+    def __ror__(self, o: Any) -> "Tensor": return _ops.bitwise_or(o, self)
+    def __rxor__(self, o: Any) -> "Tensor": return _ops.bitwise_xor(o, self)
+    def bitwise_and(self, o: Any) -> "Tensor": return _ops.bitwise_and(self, o)
+    def bitwise_or(self, o: Any) -> "Tensor": return _ops.bitwise_or(self, o)
+    def bitwise_xor(self, o: Any) -> "Tensor": return _ops.bitwise_xor(self, o)
+    def bitwise_not(self) -> "Tensor": return _ops.bitwise_not(self)
+
+    @property
+    def mT(self) -> "Tensor":
+        """The transpose of the last two dims (a batch of matrices)."""
+        return _ops.transpose(self, -1, -2)
+
+    def type(self, dtype: Any = None) -> Any:
+        """``t.type(minidl.float64)`` casts; ``t.type()`` names the dtype."""
+        return f"minidl.{self.dtype}" if dtype is None else _ops.cast(self, dtype)
+    def square_(self) -> "Tensor": return self._inplace(self._data * self._data)
+    def sgn(self) -> "Tensor": return _ops.sgn(self)
+    def copysign(self, o: Any) -> "Tensor": return _ops.copysign(self, o)
+    def float_power(self, o: Any) -> "Tensor": return _ops.float_power(self, o)
+    def fmax(self, o: Any) -> "Tensor": return _ops.fmax(self, o)
+    def fmin(self, o: Any) -> "Tensor": return _ops.fmin(self, o)
+    def signbit(self) -> "Tensor": return _ops.signbit(self)
+    def isposinf(self) -> "Tensor": return _ops.isposinf(self)
+    def isneginf(self) -> "Tensor": return _ops.isneginf(self)
+    def take(self, index: "Tensor") -> "Tensor": return _ops.take(self, index)
+    def ravel(self) -> "Tensor": return _ops.ravel(self)
+    def rot90(self, k: int = 1, dims: Any = (0, 1)) -> "Tensor": return _ops.rot90(self, k, dims)
+    def msort(self) -> "Tensor": return _ops.msort(self)
+    def erf(self) -> "Tensor": return _ops.erf(self)
+    def index_add(self, dim: int, index: "Tensor", source: "Tensor", *, alpha: float = 1.0) -> "Tensor":
+        return _ops.index_add(self, dim, index, source, alpha=alpha)
+    def index_copy(self, dim: int, index: "Tensor", source: "Tensor") -> "Tensor":
+        return _ops.index_copy(self, dim, index, source)
+    def index_fill(self, dim: int, index: "Tensor", value: Any) -> "Tensor": return _ops.index_fill(self, dim, index, value)
+    def masked_scatter(self, mask: "Tensor", source: "Tensor") -> "Tensor": return _ops.masked_scatter(self, mask, source)
+    def matrix_power(self, n: int) -> "Tensor": return _linalg.matrix_power(self, n)
+
+    # in-place variants: the out-of-place result written into this tensor (outside the graph, as the others)
+    def _inplace_op(self, name: str, *args: Any, **kwargs: Any) -> "Tensor":
+        self._check_inplace()
+        return self._inplace(getattr(self.detach(), name)(*args, **kwargs)._data)
+
+    def _reshape_inplace(self, new: "Tensor") -> "Tensor":
+        self._check_inplace()
+        self._data = new._data
+        return self
+
+    def unsqueeze_(self, dim: int) -> "Tensor": return self._reshape_inplace(self.detach().unsqueeze(dim))
+    def squeeze_(self, dim: Any = None) -> "Tensor": return self._reshape_inplace(self.detach().squeeze(dim))
+    def t_(self) -> "Tensor": return self._reshape_inplace(self.detach().t().clone())
+    def transpose_(self, d0: int, d1: int) -> "Tensor":
+        return self._reshape_inplace(self.detach().transpose(d0, d1).clone())
+    def index_put_(self, indices: Any, values: Any, accumulate: bool = False) -> "Tensor":
+        self._check_inplace()
+        idx = _ops.index_arrays(tuple(indices))
+        if accumulate:
+            np.add.at(self._data, idx, _arr(values))
+        else:
+            self._data[idx] = _arr(values)
+        return self
     # ---- end of the issue-8 block
 
 
@@ -611,6 +703,23 @@ from minidl import linalg as _linalg  # noqa: E402
 from minidl.ops.aliases import numpy_names as _numpy_names  # noqa: E402
 
 # issue 8: torch accepts NumPy's axis= / keepdims= wherever it takes dim= / keepdim= (x.sum(axis=0))
+def _make_inplace(name: str) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return self._inplace_op(name, *args, **kwargs)
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place ``{name}``: ``t.{name}_(...)`` writes ``t.{name}(...)`` into ``t`` (issue 8)."
+    return method
+
+
+for _name in ("exp", "log", "abs", "neg", "sqrt", "pow", "sin", "cos", "tanh", "sigmoid", "relu", "floor", "ceil",
+              "round", "trunc", "fmod", "remainder", "reciprocal", "rsqrt", "clamp_min", "clamp_max", "masked_fill",
+              "scatter", "scatter_add", "index_add", "index_fill", "index_copy", "masked_scatter", "lerp", "addcmul",
+              "addcdiv", "sign", "log1p", "expm1", "exp2", "log2", "log10", "sinh", "cosh", "tan", "atan", "asin",
+              "acos", "nan_to_num", "tril", "triu", "cumsum", "cumprod", "logical_not", "copysign", "hypot", "atan2",
+              "clip", "square"):
+    if not hasattr(Tensor, _name + "_") and hasattr(Tensor, _name):
+        setattr(Tensor, _name + "_", _make_inplace(_name))
+
 for _name in ("sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp",
               "softmax", "log_softmax", "prod", "all", "any", "norm", "cumsum", "cumprod", "squeeze",
               "unsqueeze", "mode", "sort", "argsort", "topk"):

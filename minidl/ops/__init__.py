@@ -1,5 +1,7 @@
 """Every differentiable op of minidl: one ``Function`` class each (forward and backward side by
 side), plus the torch-named functions that call them. ``minidl.autograd.OPS`` lists the classes."""
+from typing import Any  # noqa: E402
+
 from minidl.ops._util import cast, index_arrays, normalize_dim, normalize_dims  # noqa: F401
 from minidl.ops.activation import (dropout, leaky_relu, log_softmax, logsumexp, relu,  # noqa: F401
                                    sigmoid, softmax, tanh)
@@ -32,6 +34,19 @@ from minidl.ops.composite import (addcdiv, addcmul, argwhere, bincount, cdist, c
                                   logical_or, logical_xor, masked_select, median, meshgrid, moveaxis, movedim, mv,
                                   nan_to_num, narrow, nonzero, outer, select, std_mean, tensordot, tile, trace,
                                   unique, var_mean)
+from minidl.ops.extras import (atleast_1d, atleast_2d, atleast_3d, bitwise_and,  # noqa: E402,F401
+                              bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor,
+                              block_diag, bucketize, cartesian_prod, column_stack, combinations, copysign, dstack,
+                              empty_like, float_power, fmax, fmin, hstack, index_add, index_copy, index_fill, isin,
+                              isneginf, isposinf, logspace, masked_scatter, msort, ravel, rot90, row_stack, rsub,
+                              searchsorted, sgn, signbit, square, take, trapezoid, trapz, tril_indices,
+                              triu_indices, vstack)
+from minidl.ops.extras import addmm, baddbmm  # noqa: E402,F401
+from minidl.ops.extras import (frac, kthvalue, logit, nanmean, nansum, quantile,  # noqa: E402,F401
+                              unflatten)
+from minidl.ops.extras import clamp  # noqa: E402,F401,F811  (tensor bounds too)
+from minidl.ops.special import erf  # noqa: E402,F401
+clip = clamp  # noqa: F811
 from minidl.ops.aliases import numpy_names as _numpy_names  # noqa: E402
 
 # torch accepts NumPy's axis= / keepdims= wherever it takes dim= / keepdim=
@@ -40,3 +55,19 @@ from minidl.ops.aliases import numpy_names as _numpy_names  # noqa: E402
  argsort, topk) = map(_numpy_names, (sum, mean, var, std, max, min, amax, amin, argmax, argmin, logsumexp, prod,
                                      all, any, norm, cumsum, cumprod, softmax, log_softmax, squeeze, unsqueeze,
                                      flip, roll, cat, concat, stack, mode, sort, argsort, topk))
+
+
+def _where_or_nonzero(where_fn: Any) -> Any:
+    """``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``, as in torch."""
+    import functools
+
+    @functools.wraps(where_fn)
+    def where(condition: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs:
+            from minidl.ops.composite import nonzero
+            return nonzero(condition, as_tuple=True)
+        return where_fn(condition, *args, **kwargs)
+    return where
+
+
+where = _where_or_nonzero(where)  # noqa: F811

@@ -66,6 +66,8 @@ def binary_operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
             A = cast(A, B.dtype)
         elif kb in "biu" and ka == "f":
             B = cast(B, A.dtype)
+        elif ka == kb and (A.ndim == 0) != (B.ndim == 0):  # torch: a 0-d tensor does not promote within its kind
+            A, B = (cast(A, B.dtype), B) if A.ndim == 0 else (A, cast(B, A.dtype))
     check_broadcast(A.shape, B.shape)
     return A, B
 
