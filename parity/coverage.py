@@ -91,7 +91,13 @@ def public_callables() -> dict[str, Any]:
     """'prefix.name' -> the minidl object, for every public name that torch's matching namespace also has."""
     out: dict[str, Any] = {}
     for prefix, ns, tns in namespaces():
-        names = vars(ns) if inspect.isclass(ns) else {n: getattr(ns, n) for n in dir(ns)}
+        if inspect.isclass(ns):  # the class's own methods and those it inherits from minidl classes (TorchAPI)
+            names = {}
+            for klass in reversed(ns.__mro__):
+                if klass.__module__.startswith("minidl"):
+                    names.update(vars(klass))
+        else:
+            names = {n: getattr(ns, n) for n in dir(ns)}
         for name, obj in names.items():
             if name.startswith("_") or not hasattr(tns, name):
                 continue
