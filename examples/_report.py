@@ -138,8 +138,9 @@ def _section(root: Path, name: str, status: dict[str, Any]) -> tuple[str, str]:
     links = [f'<a href="{e(name)}/{f}">{f}</a>' for f in ("summary.md", "metrics.json") if (d / f).is_file()]
     if links:
         parts.append("<p>Files: " + ", ".join(links) + "</p>")
-    row = (f"<tr><td><a href='#{e(name)}'>{e(name)}</a></td><td>{e(state)}</td><td>{e(head) if value is not None else '-'}"
-           f"</td><td class='num'>{e(_fmt(value)) if value is not None else '-'}</td><td class='num'>{time_s}</td></tr>")
+    shown = value is not None
+    row = (f"<tr><td><a href='#{e(name)}'>{e(name)}</a></td><td>{e(state)}</td><td>{e(head) if shown else '-'}</td>"
+           f"<td class='num'>{e(_fmt(value)) if shown else '-'}</td><td class='num'>{time_s}</td></tr>")
     return "\n".join(parts), row
 
 
@@ -162,8 +163,8 @@ def write_report(root: Path, chapters: list[str]) -> Path:
             "<p>Made by <code>python -m examples all</code> (each chapter in <code>--quick</code> mode on embedded "
             "data unless said otherwise). Each section: the command, the data, the headline metric, the figures "
             "with what to look at, the metrics.</p>",
-            f"<p>Total time {total:.1f} s; {len(failed)} chapter(s) failed" + (f": {', '.join(failed)}" if failed else "")
-            + ".</p>" if status else "",
+            (f"<p>Total time {total:.1f} s; {len(failed)} chapter(s) failed"
+             + (f": {', '.join(failed)}" if failed else "") + ".</p>") if status else "",
             "<table><tr><th>chapter</th><th>status</th><th>headline</th><th>value</th><th>time</th></tr>",
             *rows, "</table>", *sections, f"<script>{SCRIPT}</script>", "</body></html>"]
     out = root / "index.html"
