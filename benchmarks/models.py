@@ -11,7 +11,8 @@ Times are the fastest of ``--repeats`` alternating runs in one process (runs dis
 processes are repeated; see ``benchmarks/_timing.py``); the ratio minidl/torch has the issue's target
 <= 1.5 (end goal 1.0). **Peak resident memory** of each library is measured in a fresh child process per
 (library, network) that builds the network and runs both passes once: the peak RSS minus the RSS before
-building it (after a tiny warm-up run that compiles minidl's kernels, a one-time cost). ``--quick``: batch 2 at 112x112, 2 repeats (a smoke run for a shared machine).
+building it (after a tiny warm-up run that compiles minidl's kernels, a one-time cost).
+``--quick``: batch 2 at 112x112, 2 repeats (a smoke run for a shared machine).
 """
 from __future__ import annotations
 
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
                   + (f"  [{disturbed} disturbed runs]" if disturbed else ""), flush=True)
         del m_model, t_model, m_fwd, m_grad, t_fwd, t_grad
     if not args.no_memory:
-        print(f"\npeak resident memory above the warmed-up process (fresh process each, both passes, batch {batch}, {side}x{side}):")
+        print(f"\npeak resident memory above the warmed-up process (fresh process each, both passes, "
+              f"batch {batch}, {side}x{side}):")
         print(f"{'network':<14}{'library':<8}{'weights MB':>11}{'peak MB':>10}")
         for net in args.nets.split(","):
             for lib_name in ("minidl", "torch"):

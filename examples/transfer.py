@@ -95,7 +95,9 @@ def read_folder(root: Path, side: int) -> tuple[np.ndarray, np.ndarray, list[str
 
 
 # --------------------------------------------------------------------------- data
-def textures(classes: tuple[int, ...], n_per_class: int, side: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def textures(classes: tuple[int, ...], n_per_class: int, side: int, seed: int
+             ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Generated textures (classical's scene generator) of the given classes, relabelled 0..k-1."""
     from classical._scenes import SCENE_CLASSES, make_scenes
     imgs, y, names = make_scenes(n_per_class, side, n_classes=len(SCENE_CLASSES), seed=seed)
     keep = np.isin(y, classes)
@@ -117,9 +119,11 @@ def load_target(args: argparse.Namespace, side: int) -> Split:
         Xtr, ytr, classes = read_folder(Path(args.train_dir), side)
         Xte, yte, cte = read_folder(Path(args.test_dir), side)
         if classes != cte:
-            raise UserError(f"train classes {classes} ({args.train_dir}) differ from test classes {cte} ({args.test_dir})")
+            raise UserError(f"train classes {classes} ({args.train_dir}) differ from test classes {cte} "
+                            f"({args.test_dir})")
         return Split(as_rgb_batch(Xtr, side, "train"), ytr, as_rgb_batch(Xte, side, "test"), yte, classes,
-                     f"image folders {args.train_dir} / {args.test_dir}, grayscale stacked to 3 channels, {side}x{side}")
+                     f"image folders {args.train_dir} / {args.test_dir}, grayscale stacked to 3 channels, "
+                     f"{side}x{side}")
     root = data_dir(args)
     if root is None or not (root / "15scene").is_dir():
         raise UserError(f"15-Scene not found: give --train-dir/--test-dir, or --data-dir DIR holding 15scene/ "
@@ -252,8 +256,8 @@ def svm_on_features(Ftr: np.ndarray, ytr: np.ndarray, Fte: np.ndarray, yte: np.n
     best_C = Cs[int(np.argmax(scores))]
     clf = SVC(C=best_C, kernel="linear").fit(Ftr, ytr)
     pred = clf.predict(Fte)
-    return dict(size=int(Ftr.shape[1]), best_c=best_C, cv_accuracy=max(scores), test_accuracy=float((pred == yte).mean()),
-                predictions=pred)
+    return dict(size=int(Ftr.shape[1]), best_c=best_C, cv_accuracy=max(scores),
+                test_accuracy=float((pred == yte).mean()), predictions=pred)
 
 
 def linear_head(B: Backend, Ftr: np.ndarray, ytr: np.ndarray, Fte: np.ndarray, yte: np.ndarray, n_classes: int,
@@ -301,7 +305,8 @@ def plot_confusion(run: Run, y: np.ndarray, pred: np.ndarray, classes: list[str]
     ax.set_yticks(range(k), classes, fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    run.savefig(fig, "confusion", caption=f"Row-normalised confusion matrix of the SVM on {layer} features (test part).")
+    run.savefig(fig, "confusion",
+                caption=f"Row-normalised confusion matrix of the SVM on {layer} features (test part).")
 
 
 # --------------------------------------------------------------------------- the chapter
@@ -309,7 +314,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = make_parser("transfer", "Chapter 3-a: transfer learning, pretrained features + SVM on 15-Scene")
     p.add_argument("--weights", default=None, help="a torchvision VGG16 / SqueezeNet 1.1 .pth (ImageNet weights)")
     p.add_argument("--arch", choices=["auto", "vgg16", "squeezenet1_1"], default="auto")
-    p.add_argument("--steps", type=int, default=None, help="pretraining (and scratch) SGD steps; default 1500, 40 quick")
+    p.add_argument("--steps", type=int, default=None, 
+                   help="pretraining (and scratch) SGD steps; default 1500, 40 quick")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--no-l2", action="store_true", help="do not L2-normalise the features before the SVM")
@@ -336,7 +342,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         train_classifier(B, model, normalise(Xs, mean, std), ys, steps, args.batch_size, args.lr, args.seed, "pretrain")
         run.metrics["pretrain_time_s"] = round(time.perf_counter() - t0, 1)
         arch = "tiny_net" if args.quick else "cifar_net"
-        weights = f"none: {arch} (the course's CIFAR network{' at 1/8 width' if args.quick else ''}) pretrained by minidl on {source_desc}"
+        width = " at 1/8 width" if args.quick else ""
+        weights = f"none: {arch} (the course's CIFAR network{width}) pretrained by minidl on {source_desc}"
         layers = {"pool3": model.pool3, "relu4": model.relu4, "fc5": model.fc5}
     target = load_target(args, side)
     run.note(f"target: {target.description}; backend {B.name} ({B.device})")
@@ -359,14 +366,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     scratch = B.model_to((tiny_net if args.quick else (lambda nn, k: cifar_net(nn, num_classes=k)))(
         B.nn, len(target.classes)))
     if side != 32:
-        scratch_X, scratch_Xte = [normalise(as_rgb_batch(X, 32, "scratch"), mean, std) for X in (target.X_train, target.X_test)]
+        scratch_X, scratch_Xte = [normalise(as_rgb_batch(X, 32, "scratch"), mean, std)
+                                  for X in (target.X_train, target.X_test)]
     else:
         scratch_X, scratch_Xte = Xtr, Xte
     train_classifier(B, scratch, scratch_X, target.y_train, steps, args.batch_size, args.lr, args.seed, "scratch")
     scratch_acc = accuracy(B, scratch, scratch_Xte, target.y_test)
 
     table = "\n".join([f"{'layer':<12}{'size':>8}{'best C':>9}{'CV acc':>9}{'test acc':>10}"] + [
-        f"{r['layer']:<12}{r['size']:>8}{r['best_c']:>9g}{r['cv_accuracy']:>9.3f}{r['test_accuracy']:>10.3f}" for r in rows])
+        f"{r['layer']:<12}{r['size']:>8}{r['best_c']:>9g}{r['cv_accuracy']:>9.3f}{r['test_accuracy']:>10.3f}"
+        for r in rows])
     print(table)
     plot_table(run, rows, scratch_acc)
     plot_confusion(run, target.y_test, best["predictions"], target.classes, best["layer"])

@@ -138,7 +138,8 @@ def trained_setup(args: argparse.Namespace, B: Backend) -> dict[str, Any]:
     from minidl.models import cifar_net
     if args.quick:
         X, y = load_digits()
-        X, classes, what = T.as_rgb_batch(X, 32, "digits"), [str(d) for d in range(10)], "scikit-learn digits (embedded)"
+        X, classes = T.as_rgb_batch(X, 32, "digits"), [str(d) for d in range(10)]
+        what = "scikit-learn digits (embedded)"
         net, steps = T.tiny_net(B.nn, 10), args.steps or 80
     else:
         root = data_dir(args)
@@ -299,7 +300,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     targets = sorted(set(int(t) for t in y[:3]))
     vis = [class_visualisation(B, model, t, X.shape[1:], lo, hi, rng, iterations=iterations, max_jitter=jitter)[0]
            for t in tqdm(targets, desc="class visualisation", leave=False)]
-    plot_class_vis(run, [v * std.reshape(-1, 1, 1) + mean.reshape(-1, 1, 1) for v in vis], [classes[t] for t in targets])
+    plot_class_vis(run, [v * std.reshape(-1, 1, 1) + mean.reshape(-1, 1, 1) for v in vis],
+                   [classes[t] for t in targets])
     plot_activations(run, first_conv_maps(B, model, Xn))
 
     run.metrics.update(data=setup["description"], weights=setup["weights"], backend=B.name, images=len(y),

@@ -80,8 +80,8 @@ def test_user_weights_on_the_course_imagenet_images(tmp_path: Path) -> None:
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)
     torch.save(torchvision.models.squeezenet1_1().state_dict(), tmp_path / "sq.pth")
-    m = V.main(["--data-dir", os.environ["MINIDL_DATA"], "--weights", str(tmp_path / "sq.pth"), "--iterations", "1", "--max-images", "3",
-                "--fool-max-iter", "2", "--out", str(tmp_path / "run")])
+    m = V.main(["--data-dir", os.environ["MINIDL_DATA"], "--weights", str(tmp_path / "sq.pth"), "--iterations", "1",
+                "--max-images", "3", "--fool-max-iter", "2", "--out", str(tmp_path / "run")])
     assert m["images"] == 3 and "ImageNet" in m["data"] and "squeezenet1_1" in m["weights"]
     with pytest.raises(UserError, match="imagenet_val_25"):
         V.main(["--data-dir", str(tmp_path), "--weights", str(tmp_path / "sq.pth"), "--out", str(tmp_path / "x")])
