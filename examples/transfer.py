@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = make_parser("transfer", "Chapter 3-a: transfer learning, pretrained features + SVM on 15-Scene")
     p.add_argument("--weights", default=None, help="a torchvision VGG16 / SqueezeNet 1.1 .pth (ImageNet weights)")
     p.add_argument("--arch", choices=["auto", "vgg16", "squeezenet1_1"], default="auto")
-    p.add_argument("--steps", type=int, default=None, 
+    p.add_argument("--steps", type=int, default=None,
                    help="pretraining (and scratch) SGD steps; default 1500, 40 quick")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.01)
