@@ -586,10 +586,11 @@ def _run_backward(roots: list["Tensor"], seeds: list[Any], *, retain_graph: bool
                     gi = np.asarray(gi)
                 if gi.shape != inp._data.shape or gi.dtype != inp._data.dtype:
                     gi = _unbroadcast(gi, tuple(inp.shape), inp.dtype, xp)
-                if inp.grad_fn is None:
+                producer = inp.grad_fn
+                if producer is None:
                     leaves[inp] = gi if inp not in leaves else leaves[inp] + gi
                 else:
-                    key = _slot(inp.grad_fn, inp._out_index)
+                    key = producer if producer.n_outputs == 1 else (producer, inp._out_index)  # _slot, inlined
                     pending[key] = gi if key not in pending else pending[key] + gi
             if not retain_graph:
                 node.free()
@@ -660,10 +661,14 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None =
     ``create_graph=True`` records the backward pass (the ``.grad`` are then in the graph, for a
     second derivative); ``inputs=[...]`` restricts accumulation to those tensors.
     """
-    outs = _as_list(tensors)
-    gos = [None] * len(outs) if grad_tensors is None else _as_list(grad_tensors)
     if retain_graph is None:
         retain_graph = create_graph
+    if isinstance(tensors, Tensor) and grad_tensors is None and inputs is None and not create_graph \
+            and tensors.grad_fn is not None and tensors._data.size == 1:  # loss.backward(): the common case
+        _run_backward([tensors], [np.ones_like(tensors._data)], retain_graph=retain_graph, create_graph=False)
+        return
+    outs = _as_list(tensors)
+    gos = [None] * len(outs) if grad_tensors is None else _as_list(grad_tensors)
     targets = None
     if inputs is not None:
         targets = _as_list(inputs)

@@ -77,9 +77,8 @@ class Div(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         y, z = ctx.saved
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gx = g / y
-            return gx, (-gx * z if ctx.needs_input_grad[1] else None)
+        gx = g / y
+        return gx, (-gx * z if ctx.needs_input_grad[1] else None)
 
 
 class Neg(Function):
@@ -133,10 +132,10 @@ class Pow(Function):
         xp = ctx.xp
         xa, ya = xp.data(x), xp.data(y)  # the numbers, for the masks (constants)
         gx = gy = None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if ctx.needs_input_grad[0]:
-                gx = g * xp.astype(xp.where(ya == 0, 0.0, y * xp.power(x, y - 1)), g.dtype)
-            if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad[0]:
+            gx = g * xp.astype(xp.where(ya == 0, 0.0, y * xp.power(x, y - 1)), g.dtype)
+        if ctx.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
                 gy = g * xp.astype(xp.where((xa == 0) & (ya >= 0), 0.0, z * xp.log(x)), g.dtype)
         return gx, gy
 
