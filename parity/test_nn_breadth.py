@@ -105,7 +105,8 @@ def test_prelu_init_and_unflatten_errors() -> None:
 # --------------------------------------------------------------------------- normalisation layers
 @pytest.mark.parametrize("name,args,kwargs,shape", [
     ("LayerNorm", (5,), {}, (3, 4, 5)), ("LayerNorm", ((4, 5),), {}, (3, 4, 5)),
-    ("LayerNorm", (5,), {"bias": False}, (2, 5)), ("LayerNorm", ((3, 4, 5),), {"elementwise_affine": False}, (2, 3, 4, 5)),
+    ("LayerNorm", (5,), {"bias": False}, (2, 5)),
+    ("LayerNorm", ((3, 4, 5),), {"elementwise_affine": False}, (2, 3, 4, 5)),
     ("LayerNorm", (5,), {"eps": 1e-2}, (3, 5)),
     ("GroupNorm", (2, 6), {}, (3, 6, 4, 3)), ("GroupNorm", (3, 6), {"affine": False}, (2, 6, 5)),
     ("GroupNorm", (1, 4), {}, (2, 4)), ("GroupNorm", (4, 4), {"eps": 1e-3}, (2, 4, 3, 3)),
@@ -279,7 +280,8 @@ def test_normalize_zero_vector_has_finite_zero_gradient_like_torch() -> None:
     parity_op(t_fn, m_fn, [x], **F64, gradcheck=False)  # finite differences are not defined at the kink
 
 
-@pytest.mark.parametrize("shapes,kw", [([(4, 5), (4, 5)], {}), ([(4, 5), (1, 5)], {}), ([(3, 4, 2), (4, 2)], {"dim": -1}),
+@pytest.mark.parametrize("shapes,kw", [([(4, 5), (4, 5)], {}), ([(4, 5), (1, 5)], {}),
+                                       ([(3, 4, 2), (4, 2)], {"dim": -1}),
                                        ([(3, 4), (3, 4)], {"dim": 0, "eps": 1e-3})])
 def test_cosine_similarity(shapes: list, kw: dict) -> None:
     t_fn, m_fn = fn("cosine_similarity", **kw)
@@ -301,7 +303,8 @@ def test_second_derivatives_of_composed_layers(name: str) -> None:
     def f(lib: Any, x: Any, w: Any) -> Any:
         F = lib.nn.functional
         y = {"gelu": lambda: F.gelu(x * w), "gelu_tanh": lambda: F.gelu(x * w, approximate="tanh"),
-             "elu": lambda: F.elu(x * w, 0.7), "silu": lambda: F.silu(x * w), "softplus": lambda: F.softplus(x * w, 2.0),
+             "elu": lambda: F.elu(x * w, 0.7), "silu": lambda: F.silu(x * w),
+             "softplus": lambda: F.softplus(x * w, 2.0),
              "layer_norm": lambda: F.layer_norm(x, (4,), w[0]), "group_norm": lambda: F.group_norm(x * w, 2),
              "normalize": lambda: F.normalize(x * w), "cosine_similarity": lambda: F.cosine_similarity(x, w),
              "interpolate": lambda: F.interpolate((x * w).reshape(1, 1, 3, 4), scale_factor=1.5, mode="bilinear"),
@@ -310,3 +313,16 @@ def test_second_derivatives_of_composed_layers(name: str) -> None:
     rng = np.random.default_rng(0)
     hvp_parity(f, [rng.normal(size=(3, 4)), rng.uniform(0.5, 1.5, size=(3, 4))], f"second derivative of {name}",
                ops=["Erf"] if name == "gelu" else ())
+
+
+@pytest.mark.parametrize("name,args,shapes", [
+    ("layer_norm", ((4,),), [(3, 5, 4), (4,), (4,)]), ("layer_norm", ((5, 4),), [(3, 5, 4), (5, 4), (5, 4)]),
+    ("group_norm", (3,), [(2, 6, 5), (6,), (6,)]), ("instance_norm", (), [(2, 3, 4, 5)])])
+def test_normalisation_functional_with_weight_gradients(name: str, args: tuple, shapes: list) -> None:
+    """The functional forms, with the affine weight and bias as inputs (checked by finite differences too)."""
+    def call(F: Any) -> Any:
+        if name == "instance_norm":
+            return lambda x: F.instance_norm(x)
+        return lambda x, w, b: getattr(F, name)(x, *args, w, b)
+    parity_op(call(torch.nn.functional), call(MF), shapes, **F64)
+    parity_op(call(torch.nn.functional), call(MF), shapes, dtype=np.float32, **F32_RED)

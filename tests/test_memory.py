@@ -4,8 +4,8 @@
 process's resident memory within 5 MB of where it was after a warm-up (the warm-up lets NumPy, Numba
 and the allocator reach their steady state: momentum buffers, kernel workspaces, malloc arenas). A
 leaked graph would keep every step's activations and saved tensors: a graph kept alive costs 1.3 MB
-here (measured by holding 200 losses), i.e. ~1.3 GB over the run. A second, exact check: once the loss is dropped, no activation of the step
-survives (weak references to them die).
+here (measured by holding 200 losses), i.e. ~1.3 GB over the run. A second, exact check: once the
+loss is dropped, no activation of the step survives (weak references to them die).
 """
 from __future__ import annotations
 

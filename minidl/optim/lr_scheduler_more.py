@@ -313,7 +313,8 @@ class ReduceLROnPlateau(LRScheduler):
     def _reduce_lr(self) -> None:
         if len(self.optimizer.param_groups) != len(self.min_lrs):
             if self.default_min_lr is None:
-                raise RuntimeError(f"The number of param groups in the `optimizer` ({len(self.optimizer.param_groups)}) "
+                n_groups = len(self.optimizer.param_groups)
+                raise RuntimeError(f"The number of param groups in the `optimizer` ({n_groups}) "
                                    f"differs from when `ReduceLROnPlateau` was initialized ({len(self.min_lrs)})")
             self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
         for i, group in enumerate(self.optimizer.param_groups):
