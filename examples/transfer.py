@@ -51,7 +51,8 @@ SOURCE_CLASSES, TARGET_CLASSES = (0, 1, 2, 3), (4, 5, 6, 7)   # --quick: generat
 
 @dataclass
 class Split:
-    """Images (N, 3, S, S) float32 in [0, 1] (not yet normalised) and labels, train and test."""
+    """Images (N, 3, S, S) -- or (N, 1, S, S) for grayscale folders, stacked to 3 channels batch by batch by
+    ``normalise`` -- float32 in [0, 1] (not yet normalised) and labels, train and test."""
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
@@ -61,11 +62,12 @@ class Split:
 
 
 # --------------------------------------------------------------------------- images in, checked
-def as_rgb_batch(X: np.ndarray, side: int, what: str) -> np.ndarray:
+def as_rgb_batch(X: np.ndarray, side: int, what: str, stack: bool = True) -> np.ndarray:
     """Any image batch -> (N, 3, side, side) float32 in [0, 1]: grayscale is stacked to 3 channels, other
     sizes are resized (shorter side to ``side``, then centre-cropped). Accepts (N, H, W), (N, H, W, C) and
     (N, C, H, W) with C in {1, 3}, uint8 or float in [0, 1]; anything else is refused here, with its shape,
-    rather than failing deep inside the first convolution."""
+    rather than failing deep inside the first convolution. ``stack=False`` keeps grayscale as 1 channel
+    (a third of the memory; ``normalise`` broadcasts it to 3 channels one batch at a time)."""
     X = np.asarray(X)
     if X.ndim == 3:
         X = X[:, None]
@@ -77,7 +79,7 @@ def as_rgb_batch(X: np.ndarray, side: int, what: str) -> np.ndarray:
     X = X.astype(np.float32) / (255.0 if X.dtype == np.uint8 else 1.0)
     if X.shape[-2:] != (side, side):
         X = np.ascontiguousarray(TF.center_crop(TF.resize(X, side), side))   # the whole batch: one resampling
-    return np.ascontiguousarray(np.repeat(X, 3, axis=1) if X.shape[1] == 1 else X, dtype=np.float32)
+    return np.ascontiguousarray(np.repeat(X, 3, axis=1) if X.shape[1] == 1 and stack else X, dtype=np.float32)
 
 
 def read_folder(root: Path, side: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -121,7 +123,7 @@ def load_target(args: argparse.Namespace, side: int) -> Split:
         if classes != cte:
             raise UserError(f"train classes {classes} ({args.train_dir}) differ from test classes {cte} "
                             f"({args.test_dir})")
-        return Split(as_rgb_batch(Xtr, side, "train"), ytr, as_rgb_batch(Xte, side, "test"), yte, classes,
+        return Split(as_rgb_batch(Xtr, side, "train", False), ytr, as_rgb_batch(Xte, side, "test", False), yte, classes,
                      f"image folders {args.train_dir} / {args.test_dir}, grayscale stacked to 3 channels, "
                      f"{side}x{side}")
     root = data_dir(args)
@@ -139,7 +141,8 @@ def load_target(args: argparse.Namespace, side: int) -> Split:
         tr, te = stratified_split(y, 0.3, seed=args.seed)
         Xtr, ytr, Xte, yte = X[tr], y[tr], X[te], y[te]
         how = "only a training split exists here: seeded stratified 70/30 split of it"
-    return Split(as_rgb_batch(Xtr, side, "15-Scene"), ytr, as_rgb_batch(Xte, side, "15-Scene"), yte, classes,
+    return Split(as_rgb_batch(Xtr, side, "15-Scene", False), ytr, as_rgb_batch(Xte, side, "15-Scene", False), yte,
+                 classes,
                  f"15-Scene {folder} ({how}: {len(ytr)} train / {len(yte)} test), grayscale stacked to 3 "
                  f"channels, {side}x{side}")
 
@@ -193,17 +196,19 @@ def train_classifier(B: Backend, model: Any, X: np.ndarray, y: np.ndarray, steps
     return model.eval()
 
 
-def layer_outputs(B: Backend, model: Any, layers: dict[str, Any], X: np.ndarray, batch_size: int = 64
-                  ) -> dict[str, np.ndarray]:
+def layer_outputs(B: Backend, model: Any, layers: dict[str, Any], X: np.ndarray, batch_size: int = 64,
+                  prep: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Activations of several layers at once, captured with forward hooks, streamed in batches under
-    no_grad: peak memory is one batch's activations plus the (N, D) feature matrices kept."""
+    no_grad: peak memory is one batch's activations plus the (N, D) feature matrices kept. ``prep`` turns a
+    batch of raw images into the network's input (normalisation), so only one batch is ever converted."""
     grabbed: dict[str, list[np.ndarray]] = {k: [] for k in layers}
     handles = [m.register_forward_hook(lambda mod, args, out, k=k: grabbed[k].append(
         B.to_numpy(out).reshape(len(out), -1).astype(np.float32))) for k, m in layers.items()]
     try:
         with B.no_grad():
             for s in tqdm(range(0, len(X), batch_size), desc="features", unit="batch", leave=False):
-                model(B.tensor(X[s:s + batch_size]))
+                batch = X[s:s + batch_size]
+                model(B.tensor(prep(batch) if prep is not None else batch))
     finally:
         for h in handles:
             h.remove()
@@ -348,11 +353,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     target = load_target(args, side)
     run.note(f"target: {target.description}; backend {B.name} ({B.device})")
     run.note(f"weights: {weights}")
-    Xtr, Xte = normalise(target.X_train, mean, std), normalise(target.X_test, mean, std)
 
     # 2. transfer: frozen features, one SVM per layer (the course's table)
-    Ftr = layer_outputs(B, model, layers, Xtr)
-    Fte = layer_outputs(B, model, layers, Xte)
+    prep = lambda batch: normalise(batch, mean, std)  # noqa: E731  (per batch: bounded memory at 224x224)
+    bs = 16 if side >= 128 else 64                     # VGG16's conv1 output at 224: 16 x 64 x 224^2 floats = 205 MB
+    Ftr = layer_outputs(B, model, layers, target.X_train, bs, prep)
+    Fte = layer_outputs(B, model, layers, target.X_test, bs, prep)
     rows = []
     for name in tqdm(layers, desc="SVM per layer", leave=False):
         r = svm_on_features(Ftr[name], target.y_train, Fte[name], target.y_test, Cs, l2=not args.no_l2)
@@ -369,7 +375,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         scratch_X, scratch_Xte = [normalise(as_rgb_batch(X, 32, "scratch"), mean, std)
                                   for X in (target.X_train, target.X_test)]
     else:
-        scratch_X, scratch_Xte = Xtr, Xte
+        scratch_X, scratch_Xte = prep(target.X_train), prep(target.X_test)
     train_classifier(B, scratch, scratch_X, target.y_train, steps, args.batch_size, args.lr, args.seed, "scratch")
     scratch_acc = accuracy(B, scratch, scratch_Xte, target.y_test)
 
@@ -395,7 +401,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def normalise(X: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
-    """Per-channel (x - mean) / std, as the weights were trained with (ImageNet's, or the source set's)."""
+    """Per-channel (x - mean) / std, as the weights were trained with (ImageNet's, or the source set's).
+    A grayscale batch (N, 1, H, W) broadcasts to 3 channels here: the gray image stacked three times."""
     m, s = np.asarray(mean, np.float32).reshape(1, -1, 1, 1), np.asarray(std, np.float32).reshape(1, -1, 1, 1)
     return ((X - m) / s).astype(np.float32)
 
