@@ -34,13 +34,13 @@ from minidl.ops.composite import (addcdiv, addcmul, argwhere, bincount, cdist, c
                                   logical_or, logical_xor, masked_select, median, meshgrid, moveaxis, movedim, mv,
                                   nan_to_num, narrow, nonzero, outer, select, std_mean, tensordot, tile, trace,
                                   unique, var_mean)
-from minidl.ops.extras import (atleast_1d, atleast_2d, atleast_3d, bitwise_and,  # noqa: E402,F401
-                              bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor,
-                              block_diag, bucketize, cartesian_prod, column_stack, combinations, copysign, dstack,
-                              empty_like, float_power, fmax, fmin, hstack, index_add, index_copy, index_fill, isin,
-                              isneginf, isposinf, logspace, masked_scatter, msort, ravel, rot90, row_stack, rsub,
-                              searchsorted, sgn, signbit, square, take, trapezoid, trapz, tril_indices,
-                              triu_indices, vstack)
+from minidl.ops.extras import (atleast_1d, atleast_2d, atleast_3d, block_diag, column_stack,  # noqa: E402,F401
+                              copysign, dstack, empty_like, float_power, fmax, fmin, hstack, index_add, index_copy,
+                              index_fill, logspace, masked_scatter, msort, ravel, rot90, row_stack, rsub, sgn,
+                              square, take, trapezoid, trapz, vstack)
+from minidl.ops.discrete import (bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,  # noqa: E402,F401
+                                 bitwise_right_shift, bitwise_xor, bucketize, cartesian_prod, combinations, isin,
+                                 isneginf, isposinf, searchsorted, signbit, tril_indices, triu_indices)
 from minidl.ops.extras import addmm, baddbmm  # noqa: E402,F401
 from minidl.ops.extras import (frac, kthvalue, logit, nanmean, nansum, quantile,  # noqa: E402,F401
                               unflatten)
