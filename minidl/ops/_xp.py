@@ -14,9 +14,15 @@ from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.special import expit
 
 from minidl import kernels as K
+
+
+def expit(x: np.ndarray) -> np.ndarray:
+    """scipy.special.expit (the logistic sigmoid), imported on first use: scipy.special alone takes
+    about 0.2 s to import, which ``import minidl`` should not pay."""
+    from scipy.special import expit as _expit
+    return _expit(x)
 
 
 def _expand_dims_shape(shape: Sequence[int], axes: Any) -> tuple[int, ...]:

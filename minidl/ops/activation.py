@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from minidl import random as _random
 from minidl.autograd import Context, Function
 from minidl.ops._util import normalize_dim, normalize_dims
+from minidl.ops._xp import expit  # scipy.special.expit, imported on first use
 from minidl.tensor import Tensor
 
 

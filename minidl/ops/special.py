@@ -7,10 +7,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erf as _erf
 
 from minidl.autograd import Context, Function
 from minidl.tensor import Tensor
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """scipy.special.erf, imported on first use (scipy.special takes ~0.2 s to import)."""
+    from scipy.special import erf
+    return erf(x)
 
 
 class Erf(Function):
