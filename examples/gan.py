@@ -313,7 +313,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if len(Xtr) < args.batch_size:
         raise UserError(f"--batch-size {args.batch_size} is larger than the {len(Xtr)} training images")
     run.note(f"data: {desc}; backend {B.name}; {'conditional ' if args.conditional else ''}DCGAN nz={args.nz} "
-             f"ngf={args.ngf} ndf={args.ndf}, {args.loss} G loss, {'default' if args.default_init else 'N(0, 0.02)'} init")
+             f"ngf={args.ngf} ndf={args.ndf}, {args.loss} G loss, "
+             f"{'default' if args.default_init else 'N(0, 0.02)'} init")
 
     res = train(B, args, Xtr, ytr, run)
     plot_snapshots(run, res)
