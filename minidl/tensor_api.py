@@ -197,7 +197,8 @@ class TorchAPI:
     def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
                dim: int | None = None) -> Any:
         return _ops.unique(self, sorted, return_inverse, return_counts, dim)
-    def bincount(self, weights: Any = None, minlength: int = 0) -> "Tensor": return _ops.bincount(self, weights, minlength)
+    def bincount(self, weights: Any = None, minlength: int = 0) -> "Tensor":
+        return _ops.bincount(self, weights, minlength)
     def logical_and(self, other: Any) -> "Tensor": return _ops.logical_and(self, other)
     def logical_or(self, other: Any) -> "Tensor": return _ops.logical_or(self, other)
     def logical_xor(self, other: Any) -> "Tensor": return _ops.logical_xor(self, other)
@@ -238,8 +239,10 @@ class TorchAPI:
         return _ops.index_add(self, dim, index, source, alpha=alpha)
     def index_copy(self, dim: int, index: "Tensor", source: "Tensor") -> "Tensor":
         return _ops.index_copy(self, dim, index, source)
-    def index_fill(self, dim: int, index: "Tensor", value: Any) -> "Tensor": return _ops.index_fill(self, dim, index, value)
-    def masked_scatter(self, mask: "Tensor", source: "Tensor") -> "Tensor": return _ops.masked_scatter(self, mask, source)
+    def index_fill(self, dim: int, index: "Tensor", value: Any) -> "Tensor":
+        return _ops.index_fill(self, dim, index, value)
+    def masked_scatter(self, mask: "Tensor", source: "Tensor") -> "Tensor":
+        return _ops.masked_scatter(self, mask, source)
     def matrix_power(self, n: int) -> "Tensor": return _linalg.matrix_power(self, n)
 
     # in-place variants: the out-of-place result written into this tensor (outside the graph, as the others)

@@ -84,7 +84,8 @@ def _is_candidate(obj: Any) -> bool:
         if issubclass(obj, Function) and obj is not Function:  # registered ops: test_registry_coverage
             return False
         return (getattr(obj, "__module__", "") or "").startswith("minidl")
-    return inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj) or isinstance(obj, functools.partial)
+    return (inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj)
+            or isinstance(obj, functools.partial))
 
 
 def public_callables() -> dict[str, Any]:

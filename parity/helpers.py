@@ -51,7 +51,8 @@ def assert_close(actual: Any, expected: Any, *, atol: float, rtol: float, what: 
         rel = err[i] / max(abs(e64[i]), 1e-300)
         n_bad = int(np.sum(over > 0))
         raise AssertionError(f"{what}: {n_bad}/{a.size} elements out of tolerance (atol={atol}, rtol={rtol}); "
-                             f"worst at index {tuple(int(j) for j in i)}: expected {float(e64[i])!r}, actual {float(a64[i])!r}, "
+                             f"worst at index {tuple(int(j) for j in i)}: expected {float(e64[i])!r}, "
+                             f"actual {float(a64[i])!r}, "
                              f"abs error {err[i]:.3e}, relative error {rel:.3e}")
 
 

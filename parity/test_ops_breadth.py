@@ -243,7 +243,8 @@ def test_indices_and_integer_results() -> None:
                lambda a: lib(a).sum(a, axis=0), lambda a: a.repeat(1, 2), lambda a: a.roll(1),
                lambda a: a.flip(1), lambda a: a.tril(), lambda a: a.diagonal(), lambda a: a.new_zeros(2, 3),
                lambda a: a.new_ones((1, 2)), lambda a: a.new_full((2,), 7), lambda a: a.new_tensor([1, 2]),
-               lambda a: a.floor(), lambda a: a.round(), lambda a: a.sin(), lambda a: a.cumsum(0, dtype=lib(a).float64)):
+               lambda a: a.floor(), lambda a: a.round(), lambda a: a.sin(),
+               lambda a: a.cumsum(0, dtype=lib(a).float64)):
         assert_close(fn(minidl.tensor(m)), fn(torch.tensor(m)), atol=0, rtol=1e-7, what="integer input")
     b = np.array([[True, False, True], [False, False, True]])
     for fn in (lambda a: a.all(), lambda a: a.any(1), lambda a: lib(a).all(a, dim=0, keepdim=True),

@@ -105,7 +105,8 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     n = x.shape[d]
     start = int(start) + (n if start < 0 else 0)
     if not (0 <= start <= n and 0 <= length and start + length <= n):
-        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}) of shape {tuple(x.shape)}")
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}) "
+                           f"of shape {tuple(x.shape)}")
     return x[(slice(None),) * d + (slice(start, start + int(length)),)]
 
 

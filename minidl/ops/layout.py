@@ -102,7 +102,8 @@ class DiagonalEmbed(Function):
     twice_differentiable = True
 
     @staticmethod
-    def forward(ctx: Context, g: np.ndarray, *, shape: tuple[int, ...], offset: int, dim1: int, dim2: int) -> np.ndarray:
+    def forward(ctx: Context, g: np.ndarray, *, shape: tuple[int, ...], offset: int, dim1: int,
+                dim2: int) -> np.ndarray:
         ctx.offset, ctx.dim1, ctx.dim2 = offset, dim1, dim2
         out = np.zeros(shape, dtype=g.dtype)
         rows, cols = _diag_rows_cols(g.shape[-1], offset)

@@ -53,11 +53,13 @@ LN2, LN10 = math.log(2.0), math.log(10.0)
 
 Tan = _unary("Tan", np.tan, lambda x, z: z * z + 1, "z = tan x.   dz/dx = 1 + z^2.")
 Asin = _unary("Asin", np.arcsin, lambda x, z: (1 - _f(x, "square")) ** -0.5, "z = asin x.   dz/dx = 1/sqrt(1 - x^2).")
-Acos = _unary("Acos", np.arccos, lambda x, z: -((1 - _f(x, "square")) ** -0.5), "z = acos x.   dz/dx = -1/sqrt(1 - x^2).")
+Acos = _unary("Acos", np.arccos, lambda x, z: -((1 - _f(x, "square")) ** -0.5),
+              "z = acos x.   dz/dx = -1/sqrt(1 - x^2).")
 Atan = _unary("Atan", np.arctan, lambda x, z: 1 / (_f(x, "square") + 1), "z = atan x.   dz/dx = 1/(1 + x^2).")
 Sinh = _unary("Sinh", np.sinh, lambda x, z: _f(x, "cosh"), "z = sinh x.   dz/dx = cosh x.")
 Cosh = _unary("Cosh", np.cosh, lambda x, z: (_f(x, "exp") - _f(-x, "exp")) * 0.5, "z = cosh x.   dz/dx = sinh x.")
-Asinh = _unary("Asinh", np.arcsinh, lambda x, z: (_f(x, "square") + 1) ** -0.5, "z = asinh x.   dz/dx = 1/sqrt(x^2 + 1).")
+Asinh = _unary("Asinh", np.arcsinh, lambda x, z: (_f(x, "square") + 1) ** -0.5,
+               "z = asinh x.   dz/dx = 1/sqrt(x^2 + 1).")
 Atanh = _unary("Atanh", np.arctanh, lambda x, z: 1 / (1 - _f(x, "square")), "z = atanh x.   dz/dx = 1/(1 - x^2).")
 Log2 = _unary("Log2", np.log2, lambda x, z: 1 / (x * LN2), "z = log2 x.   dz/dx = 1/(x ln 2).")
 Log10 = _unary("Log10", np.log10, lambda x, z: 1 / (x * LN10), "z = log10 x.   dz/dx = 1/(x ln 10).")
