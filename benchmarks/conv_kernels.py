@@ -27,6 +27,7 @@ import numpy as np
 
 from benchmarks._timing import gemm_gflops as _gemm_gflops
 from benchmarks._timing import keep_freed_memory as _keep_freed_memory
+from benchmarks._timing import machine_line as _machine_line
 from benchmarks._timing import median_pair as _median_pair
 
 TARGET = 1.5
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     aten = torch.ops.aten
     N = args.batch
     rng = np.random.default_rng(0)
+    print(_machine_line())
     print(f"conv/pool kernels, batch {N}, float32, {args.threads} threads (numba {numba.get_num_threads()}, "
           f"torch {torch.get_num_threads()}), medians of {args.reps} alternating runs; load avg "
           f"{os.getloadavg()[0]:.2f}")
