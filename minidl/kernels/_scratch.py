@@ -45,9 +45,10 @@ def _target() -> tuple[str, str]:
     from numba.core import config
     try:
         import llvmlite.binding as ll
+        from numba.core.codegen import get_host_cpu_features    # honours NUMBA_ENABLE_AVX
         name = config.CPU_NAME or ll.get_host_cpu_name()
-        feats = config.CPU_FEATURES if config.CPU_FEATURES is not None else ll.get_host_cpu_features().flatten()
-    except Exception:  # pragma: no cover - an llvmlite without host queries
+        feats = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    except Exception:  # pragma: no cover - a Numba/llvmlite without these queries: assume the least
         return "unknown", ""
     return str(name), str(feats)
 
