@@ -163,3 +163,17 @@ def test_wrong_number_of_gradients_is_torchs_error() -> None:
         x = (torch if F.__mro__[1] is torch.autograd.Function else minidl).ones(2, requires_grad=True)
         with pytest.raises(RuntimeError, match="incorrect number of gradients"):
             F.apply(x, 1.0).sum().backward()
+
+
+def test_double_backward_through_a_custom_function() -> None:
+    """The user's backward is made of Tensor ops, so create_graph=True records it: H v through the GRL."""
+    a, v = np.random.default_rng(3).standard_normal((2, 3)), np.random.default_rng(4).standard_normal((2, 3))
+    res = []
+    for lib, F in zip((torch, minidl), GRL):
+        x = lib.tensor(a, requires_grad=True)
+        (g,) = lib.autograd.grad((F.apply(x, 0.7) ** 3).sum(), x, create_graph=True)
+        (hv,) = lib.autograd.grad((g * lib.tensor(v)).sum(), x)
+        res.append((g, hv))
+    assert_close(res[1][0], res[0][0], atol=ATOL, rtol=RTOL, what="d/dx through GRL")
+    assert_close(res[1][1], res[0][1], atol=ATOL, rtol=RTOL, what="H v through GRL")
+    np.testing.assert_allclose(res[1][1].numpy(), -0.7 * 6 * a * v, rtol=1e-14)  # the closed form
