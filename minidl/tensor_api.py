@@ -122,7 +122,6 @@ class TorchAPI:
     def det(self) -> "Tensor": return _linalg.det(self)
     def slogdet(self) -> Any: return _linalg.slogdet(self)
     def logdet(self) -> "Tensor": return _linalg.logdet(self)
-    def cholesky(self, upper: bool = False) -> "Tensor": return _linalg.cholesky(self, upper=upper)
 
     def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> "Tensor":
         """A new tensor (copied) with this one's dtype unless ``dtype`` is given, as torch's."""

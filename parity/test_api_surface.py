@@ -203,3 +203,61 @@ def test_optimizer_base_class_and_scheduler_base() -> None:
         out.append((w.detach().numpy().copy(), opt.param_groups[0]["lr"], opt.state[w]["n"]))
     assert_close(out[1][0], out[0][0], atol=1e-12, rtol=1e-12, what="custom Optimizer subclass")
     assert out[1][1:] == out[0][1:]
+
+
+# the function forms (minidl.abs(x)...) and methods that the tables above reach only in the other form
+FUNCTION_FORMS: list[tuple[str, Callable[..., Any], list[Any]]] = [
+    ("unary", lambda a: lib(a).abs(a) + lib(a).exp(a) + lib(a).sqrt(a.abs() + 1) + lib(a).log1p(a.abs())
+     + lib(a).neg(a) + lib(a).sign(a) * a + lib(a).cos(a) + lib(a).acos(a * 0.5) + lib(a).arccos(a * 0.4)
+     + lib(a).tan(a * 0.5) + lib(a).sinh(a) + lib(a).exp2(a) + lib(a).log2(a.abs() + 1) + lib(a).rsqrt(a.abs() + 1)
+     + lib(a).square(a) + a.square() + lib(a).floor(a) * a + lib(a).ceil(a) * a + lib(a).pow(a, 2)
+     + lib(a).clone(a) + lib(a).clamp_max(a, 0.2), [(3, 4)]),
+    ("binary", lambda a, b: lib(a).add(a, b) + lib(a).addcdiv(a, a, b.abs() + 1) + a.maximum(b) + a.minimum(b)
+     + a.matmul(b.t() @ b) + a.mm(b.t() @ b), [(3, 4), (3, 4)]),
+    ("reductions", lambda a: lib(a).amax(a, 1) + lib(a).amin(a, 1) + lib(a).max(a, 1).values + lib(a).min(a, 1)[0]
+     + lib(a).mean(a, 1) + lib(a).var(a, 1) + lib(a).logsumexp(a, 1) + lib(a).max(a) + lib(a).min(a), [(3, 4)]),
+    ("shapes", lambda a: lib(a).reshape(a, (4, 3)) * lib(a).permute(a, (1, 0)) + lib(a).t(a)
+     + lib(a).squeeze(lib(a).unsqueeze(a, 0), 0).sum() + lib(a).concatenate([a, a], 1).sum()
+     + lib(a).chunk(a, 2, 1)[0].sum() + lib(a).unbind(a, 1)[2].sum(), [(3, 4)]),
+    ("selection", lambda a: lib(a).masked_fill(a, a > 0.5, 0.0).sum(1) + lib(a).mode(a.detach() * 0 + a, 1).values
+     + lib(a).cummin(a, 1).values.sum(1) + a.cummax(1)[0].sum(1) + a.take_along_dim(lib(a).tensor([[1], [0], [3]]), 1)
+     .sum(1) + a.fliplr().sum(1) + a.flipud().sum(1), [np.random.default_rng(8).permutation(12).reshape(3, 4) / 7.0]),
+    ("linalg-methods", lambda a: (a @ a.t() + lib(a).eye(3, dtype=a.dtype)).det() + (a @ a.t() + lib(a).eye(3, dtype=a.dtype)).logdet()
+     + (a @ a.t() + lib(a).eye(3, dtype=a.dtype)).slogdet()[1] + a[:, :3].cross(a[:, 1:]).sum(), [(3, 4)]),
+]
+
+
+@pytest.mark.parametrize("case", FUNCTION_FORMS, ids=[c[0] for c in FUNCTION_FORMS])
+def test_function_forms(case: tuple) -> None:
+    _, fn, inputs = case
+    parity_op(fn, None, inputs, gradcheck=False, low=-0.9, high=0.9, **TOL)
+
+
+def test_remaining_methods_and_functions(tmp_path: Any) -> None:
+    i = np.array([[3, 0, -2], [1, 5, 0]])
+    for fn in (lambda a: a.bool(), lambda a: a.int(), lambda a: a.floor_divide(2), lambda a: a.signbit(),
+               lambda a: lib(a).any(a > 4), lambda a: lib(a).argmax(a, 1), lambda a: lib(a).argmin(a),
+               lambda a: lib(a).logical_or(a > 2, a < 0), lambda a: lib(a).full_like(a, 7),
+               lambda a: lib(a).numel(a), lambda a: a.size(), lambda a: a.size(-1),
+               lambda a: a.allclose(a + 0), lambda a: lib(a).from_numpy(a.numpy() * 2)):
+        t, m = fn(torch.tensor(i)), fn(minidl.tensor(i))
+        if isinstance(t, torch.Tensor):
+            assert_close(m, t, atol=0, rtol=0, what="integer method/function")
+        else:
+            assert tuple(m) == tuple(t) if isinstance(t, tuple) else m == t
+    for L in (torch, minidl):
+        g = L.Generator().manual_seed(5)
+        a = L.rand(3, generator=g)
+        b = L.rand(3, generator=L.Generator().manual_seed(5))
+        assert a.tolist() == b.tolist(), f"{L.__name__}: Generator(seed) is not reproducible"
+        x = L.zeros(200, dtype=L.float64)
+        x.uniform_(-1.0, 3.0)
+        assert -1.0 <= float(x.min()) and float(x.max()) < 3.0 and abs(float(x.mean()) - 1.0) < 0.3
+        x.normal_(2.0, 0.5)
+        assert abs(float(x.mean()) - 2.0) < 0.2 and abs(float(x.std()) - 0.5) < 0.15
+        y = L.zeros(2, 3, dtype=L.float64)
+        assert y.copy_(L.tensor(i).double()) is y and y.tolist() == i.tolist()
+    state = {"w": minidl.tensor(np.arange(6.0).reshape(2, 3))}
+    minidl.save(state, tmp_path / "m.pt")
+    back = minidl.load(tmp_path / "m.pt")
+    assert_close(back["w"], state["w"], atol=0, rtol=0, what="save/load round trip")
