@@ -4,7 +4,7 @@ state_dict round trips; and the optimiser constructor refusing a bare tensor (Ty
 
 Tolerances: as parity/test_optim.py explains, torch's CPU kernels fuse a + b * c into one FMA and use
 a vectorised sqrt, NumPy rounds each operation: a few ulps per step. float64: rtol 1e-12, atol 1e-13
-(the same bound as Adam/RMSprop; measured worst over all the combinations below: 1.4e-14 absolute).
+(the same bound as Adam/RMSprop; measured worst over a wider grid of 80 combinations: 1.4e-14 absolute).
 float32: rtol 1e-5, atol 1e-6 (measured worst: 3.8e-6 absolute on parameters of order 10, i.e. a few
 float32 ulps).
 NAdam's mu_product is a float32 scalar in torch (its default scalar dtype); minidl rounds it the same
@@ -33,14 +33,16 @@ def _ids(kw: dict) -> str:
 
 
 def combos() -> list[tuple[str, dict]]:
-    ada = [("Adagrad", dict(lr=0.1, lr_decay=ld, weight_decay=wd, initial_accumulator_value=iav, eps=eps, maximize=mx))
-           for ld, wd, iav, eps, mx in itertools.product([0.0, 0.05], [0.0, 0.1], [0.0, 0.3], [1e-10, 0.1],
-                                                         [False, True])]
+    # eps and maximize vary together (each pair once) to keep the grid small: 16 + 24 combinations
+    ada = [("Adagrad", dict(lr=0.1, lr_decay=ld, weight_decay=wd, initial_accumulator_value=iav, eps=eps,
+                            maximize=mx))
+           for ld, wd, iav, (eps, mx) in itertools.product([0.0, 0.05], [0.0, 0.1], [0.0, 0.3],
+                                                           [(1e-10, False), (0.1, True)])]
     nadam = [("NAdam", dict(lr=0.05, betas=b, eps=eps, weight_decay=wd, momentum_decay=md, decoupled_weight_decay=dw,
                             maximize=mx))
-             for b, eps, wd, md, dw, mx in itertools.product([(0.9, 0.999), (0.5, 0.9)], [1e-8, 0.1], [0.0, 0.1],
-                                                             [4e-3, 0.1], [False, True], [False, True])
-             if not (dw and wd == 0.0)]
+             for b, (eps, mx), (wd, dw), md in itertools.product(
+                 [(0.9, 0.999), (0.5, 0.9)], [(1e-8, False), (0.1, True)], [(0.0, False), (0.1, False), (0.1, True)],
+                 [4e-3, 0.1])]
     return ada + nadam
 
 
