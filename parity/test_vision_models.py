@@ -169,6 +169,18 @@ def test_mismatched_weights_name_keys_and_shapes_as_torch(tmp_path: Path) -> Non
         assert '"features.0.weight"' in msg and '"layer1.0.conv1.weight"' in msg
 
 
+def test_bad_images_are_refused_with_their_shape() -> None:
+    """Grayscale or too small: a RuntimeError naming the shape (torchvision raises RuntimeError too, from
+    deep inside a layer), before any layer runs."""
+    t, m = torchvision_net("squeezenet1_1"), minidl_net("squeezenet1_1")
+    for shape in ((1, 1, 64, 64), (1, 3, 16, 16), (3, 64, 64)):
+        x = np.zeros(shape, np.float32)
+        with pytest.raises(RuntimeError):
+            t(torch.from_numpy(x))
+        with pytest.raises(RuntimeError, match=str(shape).replace("(", r"\(").replace(")", r"\)")):
+            m(minidl.tensor(x))
+
+
 def test_corrupt_files_name_the_file(tmp_path: Path) -> None:
     t = torchvision_net("squeezenet1_1")
     good = tmp_path / "good.pth"

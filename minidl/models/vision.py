@@ -55,6 +55,17 @@ def _lib(nn: Any) -> Any:
     return sys.modules[nn.__name__.split(".")[0]]
 
 
+def check_input(x: Any, net: str, min_side: int) -> None:
+    """Refuse an input the network cannot take, naming its shape, before the first layer fails on it (a
+    RuntimeError, the type torch raises there): (N, 3, H, W) with H, W >= ``min_side`` is required."""
+    shape = tuple(x.shape)
+    if len(shape) != 4 or shape[1] != 3 or min(shape[2:]) < min_side:
+        hint = (" (a grayscale image: stack it to 3 channels, e.g. x.repeat(1, 3, 1, 1))"
+                if len(shape) == 4 and shape[1] == 1 else "")
+        raise RuntimeError(f"{net}: expected a batch of RGB images (N, 3, H, W) with H, W >= {min_side}, "
+                           f"got shape {shape}{hint}")
+
+
 # --------------------------------------------------------------------------- VGG16
 @lru_cache(maxsize=None)
 def _vgg_class(nn: Any) -> type:
@@ -83,6 +94,7 @@ def _vgg_class(nn: Any) -> type:
 
         def forward(self, x: Any) -> Any:
             """x: (N, 3, H, W) with H, W >= 32 -> class scores (N, num_classes)."""
+            check_input(x, "vgg16", 32)
             x = self.avgpool(self.features(x))
             return self.classifier(lib.flatten(x, 1))
 
@@ -158,6 +170,7 @@ def _squeezenet_classes(nn: Any) -> tuple[type, type]:
 
         def forward(self, x: Any) -> Any:
             """x: (N, 3, H, W) with H, W >= 17 -> class scores (N, num_classes)."""
+            check_input(x, "squeezenet1_1", 17)
             return lib.flatten(self.classifier(self.features(x)), 1)
 
     return Fire, SqueezeNet
@@ -234,6 +247,7 @@ def _resnet_classes(nn: Any) -> tuple[type, type]:
 
         def forward(self, x: Any) -> Any:
             """x: (N, 3, H, W) -> class scores (N, num_classes)."""
+            check_input(x, "resnet18", 1)
             x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
             x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
             return self.fc(lib.flatten(self.avgpool(x), 1))
@@ -278,5 +292,5 @@ def feature_extractor(model: Any, layer: str) -> Any:
     return extract
 
 
-__all__ = ["VGG16_CFG", "VGG16_LAYERS", "basic_block", "feature_extractor", "fire", "resnet18", "squeezenet1_1",
+__all__ = ["VGG16_CFG", "VGG16_LAYERS", "basic_block", "check_input", "feature_extractor", "fire", "resnet18", "squeezenet1_1",
            "vgg16"]
