@@ -28,6 +28,13 @@ Measured quality, not only pictures: a LeNet is trained on the real training ima
 
 Data: only the official 10,000 MNIST *test* images are in the shared data: the GAN and the LeNet train
 on a seeded stratified 80 % split of them and the 20 % rest is the "real" reference (the run says so).
+
+Measured (``--conditional``, the defaults: batch 32, 8 epochs = 2,000 iterations, ``--backend torch`` on
+a shared 2-core AMD EPYC): conditional accuracy 0.948 (LeNet judge 0.962 on real test images), Frechet
+distance 3.80 against 2.00 between two random halves of the real reference; 5 epochs at batch 64 (625
+iterations) gave only 0.83. One iteration (D step + G step, batch 64, float32) costs about 8x torch's on
+the minidl backend (1.06 s vs 0.13 s, min of 5, interleaved), most of it in the transposed / strided
+convolutions' input-gradient kernel, so the default run takes ~20 min on minidl against ~3 on torch.
 """
 from __future__ import annotations
 
