@@ -33,17 +33,16 @@ def _float_outputs(fn: Callable[..., Any], inputs: Sequence[Any]) -> list[Any]:
 
 def _numerical(fn: Callable[..., Any], inputs: Sequence[Any], x: Any, eps: float) -> list[np.ndarray]:
     """d outputs / d x by central differences: one (out.size, x.size) matrix per output."""
-    flat = x._data.reshape(-1)  # a view: perturbing it perturbs x (x must be contiguous)
-    if not np.shares_memory(flat, x._data):
-        raise ValueError("gradcheck: inputs must be contiguous tensors")
+    data = x._data  # perturbed in place, element by element (any memory layout)
     cols: list[list[np.ndarray]] | None = None
-    for j in range(flat.size):  # grad mode stays on: ``fn`` may itself call grad (gradgradcheck)
-        orig = flat[j]
-        flat[j] = orig + eps
+    for j in range(data.size):  # grad mode stays on: ``fn`` may itself call grad (gradgradcheck)
+        at = np.unravel_index(j, data.shape)
+        orig = data[at]
+        data[at] = orig + eps
         plus = [o._data.astype(np.float64).reshape(-1) for o in _float_outputs(fn, inputs)]
-        flat[j] = orig - eps
+        data[at] = orig - eps
         minus = [o._data.astype(np.float64).reshape(-1) for o in _float_outputs(fn, inputs)]
-        flat[j] = orig
+        data[at] = orig
         d = [(p - m) / (2 * eps) for p, m in zip(plus, minus)]
         cols = [[c] for c in d] if cols is None else [c + [dc] for c, dc in zip(cols, d)]
     if cols is None:

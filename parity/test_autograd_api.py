@@ -197,6 +197,8 @@ def test_gradgradcheck_on_built_in_ops() -> None:
     fn = lambda x, w: F.avg_pool2d(F.conv2d(x, w, padding=1).tanh(), 2).softmax(1)  # noqa: E731
     assert minidl.autograd.gradcheck(fn, (x, w))
     assert minidl.autograd.gradgradcheck(fn, (x, w))
+    xt = minidl.Tensor(np.random.default_rng(5).standard_normal((3, 2)).T, requires_grad=True)
+    assert not xt.is_contiguous() and minidl.autograd.gradcheck(lambda a: (a * a).tanh(), (xt,))
 
 
 # --------------------------------------------------------------------------- anomaly detection
