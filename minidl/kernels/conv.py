@@ -37,13 +37,38 @@ __all__ = ["conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "con
            "conv2d_output_shape", "conv_transpose2d_output_shape"]
 
 
+def _taps_in_bounds(size: int, k: int, p: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(taps i, input positions i*d - p) of the taps of a one-pixel output that land inside [0, size)."""
+    pos = np.arange(k) * d - p
+    keep = (pos >= 0) & (pos < size)
+    return np.nonzero(keep)[0], pos[keep]
+
+
+def _one_pixel_patch(x: np.ndarray, kh: int, kw: int, pad_tl: tuple[int, int], dilation: tuple[int, int]
+                     ) -> np.ndarray:
+    """(N, C, kh, kw): the receptive field of a convolution's only output pixel (zeros in the padding)."""
+    N, C, H, W = x.shape
+    patch = np.zeros((N, C, kh, kw), dtype=x.dtype)
+    ti, hi = _taps_in_bounds(H, kh, pad_tl[0], dilation[0])
+    tj, wj = _taps_in_bounds(W, kw, pad_tl[1], dilation[1])
+    patch[:, :, ti[:, None], tj[None, :]] = x[:, :, hi[:, None], wj[None, :]]
+    return patch
+
+
 def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndarray,
                   stride: tuple[int, int], pad_tl: tuple[int, int], dilation: tuple[int, int]) -> None:
     """One group: y (N, O, Ho, Wo) = conv of x (N, C, H, W) with w (O, C, kh, kw), padding top/left =
-    pad_tl (may be negative: crop) and zeros past the bottom/right edge as far as Ho, Wo need."""
+    pad_tl (may be negative: crop) and zeros past the bottom/right edge as far as Ho, Wo need.
+
+    A one-pixel output (DCGAN's last discriminator layer; the input gradient of its first generator
+    layer) is one matrix product of the receptive fields with the weights: y = patch W^T (+ b)."""
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     Ho, Wo = y.shape[2:]
+    if Ho == 1 and Wo == 1:
+        patch = _one_pixel_patch(x, kh, kw, pad_tl, dilation).reshape(N, C * kh * kw)
+        y[:, :, 0, 0] = patch @ w.reshape(O, C * kh * kw).T + (0 if b is None else b)
+        return
     (sh, sw), (ph, pw), (dh, dw) = stride, pad_tl, dilation
     dtype = x.dtype
     wt = np.zeros((C * kh * kw, D.round_up(O, D.TILE_O)), dtype=dtype)
@@ -66,6 +91,13 @@ def _input_grad_into(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tupl
     N, O, Ho, Wo = gy.shape
     _, C, kh, kw = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    if Ho == 1 and Wo == 1:        # dL/dpatch = gy W, written back where the patch lies inside x
+        dpatch = (gy.reshape(N, O) @ w.reshape(O, C * kh * kw)).reshape(N, C, kh, kw)
+        ti, hi = _taps_in_bounds(gx.shape[2], kh, ph, dh)
+        tj, wj = _taps_in_bounds(gx.shape[3], kw, pw, dw)
+        gx[...] = 0
+        gx[:, :, hi[:, None], wj[None, :]] = dpatch[:, :, ti[:, None], tj[None, :]]   # distinct positions
+        return
     if sh == 1 and sw == 1:
         w_flip = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])   # (C, O, kh, kw)
         _forward_into(gy, w_flip, None, gx, (1, 1), (dh * (kh - 1) - ph, dw * (kw - 1) - pw), dilation)
@@ -89,6 +121,10 @@ def _weight_grad(x: np.ndarray, gy: np.ndarray, kernel: tuple[int, int], stride:
     O, Ho, Wo = gy.shape[1:]
     kh, kw = kernel
     Kn = C * kh * kw
+    if Ho == 1 and Wo == 1:        # one output pixel: dW = gy^T patch
+        g2 = gy.reshape(N, O)
+        patch = _one_pixel_patch(x, kh, kw, padding, dilation).reshape(N, Kn)
+        return (g2.T @ patch).reshape(O, C, kh, kw), g2.sum(axis=0)
     Kp, Op = W.round_up(Kn, W.TILE_K), W.round_up(O, tile_lanes(x.dtype))
     gy3 = gy.reshape(N, O, Ho * Wo) if gy.strides[3] == gy.itemsize and gy.strides[2] == Wo * gy.itemsize \
         else np.ascontiguousarray(gy).reshape(N, O, Ho * Wo)
