@@ -651,7 +651,8 @@ def _seeds(outputs: list["Tensor"], grad_outputs: list[Any], create_graph: bool)
 
 
 def _as_list(x: Any) -> list[Any]:
-    return list(x) if isinstance(x, (tuple, list)) else [x]
+    """A tensor (or None) as a one-element list; any other iterable (``model.parameters()``) as a list."""
+    return [x] if x is None or isinstance(x, Tensor) else list(x)
 
 
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None = None,

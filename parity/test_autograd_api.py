@@ -231,3 +231,20 @@ def test_a_detached_operand_is_a_constant_of_the_recorded_backward() -> None:
     t, m = _both(run)
     assert_close(m[0], t[0], atol=ATOL, rtol=RTOL, what="gradient")
     assert_close(m[1], t[1], atol=ATOL, rtol=RTOL, what="second derivative")
+
+
+def test_grad_with_respect_to_model_parameters_generator() -> None:
+    """Course style: grad(loss, model.parameters(), create_graph=True) with a generator of parameters."""
+    res = []
+    for L in (torch, minidl):
+        L.manual_seed(0)
+        model = L.nn.Sequential(L.nn.Linear(3, 4), L.nn.Tanh(), L.nn.Linear(4, 1)).double()
+        if L is minidl:  # the same weights in both
+            model.load_state_dict({k: minidl.tensor(v.detach().numpy()) for k, v in res[0][2].items()})
+        x = L.tensor(A[:, :3])
+        gs = L.autograd.grad(model(x).pow(2).sum(), model.parameters(), create_graph=True)
+        (h,) = L.autograd.grad(sum((g * g).sum() for g in gs), next(iter(model.parameters())))
+        res.append((gs, h, model.state_dict()))
+    for k, (a, e) in enumerate(zip(res[1][0], res[0][0])):
+        assert_close(a, e, atol=ATOL, rtol=RTOL, what=f"gradient {k}")
+    assert_close(res[1][1], res[0][1], atol=ATOL, rtol=RTOL, what="gradient of the squared gradient norm")
