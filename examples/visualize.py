@@ -155,6 +155,7 @@ def trained_setup(args: argparse.Namespace, B: Backend) -> dict[str, Any]:
     y = np.asarray(y, np.int64)
     n_fgsm = args.fgsm_images or (200 if args.quick else 500)
     tr, te = stratified_split(y, 0.25, seed=args.seed)
+    te = np.random.default_rng(args.seed).permutation(te)      # folders are sorted by class: mix the shown images
     mean, std = X[tr].mean(axis=(0, 2, 3)).tolist(), X[tr].std(axis=(0, 2, 3)).tolist()
     model = B.model_to(net)
     T.train_classifier(B, model, T.normalise(X[tr], mean, std), y[tr], steps, 32, args.lr, args.seed, "train")
