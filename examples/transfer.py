@@ -26,6 +26,18 @@ transfer with what is here, honestly and side by side:
 ``--weights PATH`` instead loads a user's torchvision VGG16 or SqueezeNet 1.1 ``.pth`` (weights only),
 resizes to 224, normalises with ImageNet's mean/std, and uses the course's layers (pool5, relu6, relu7,
 fc8 for VGG16). 15-Scene ships here as a training split only: it is split 70/30, seeded and stratified.
+
+Measured (AMD EPYC Zen 4, 2 shared cores; 15-Scene at 32x32, 1,050 train / 450 test, chance 0.067), the
+CIFAR network pretrained on the 8,000 CIFAR-10 images for 500 steps of 32 (``--steps 500``):
+
+    layer   size   best C   CV acc   test acc
+    pool3   1024        1    0.373      0.407     <- chosen by CV: test_accuracy
+    relu4   1000       10    0.360      0.429
+    fc5       10      100    0.283      0.320     (CIFAR's 10 classes: too specific to the source task)
+    linear head (minidl) on pool3: 0.438;  the same network from scratch, 500 steps: 0.356
+
+(200 steps: 0.384 transfer vs 0.353 scratch.) Transfer helps, but CIFAR's 32x32 objects are a poor source
+for scenes; ImageNet's VGG16 relu7 reaches 0.89 in the course. ``--quick`` (textures): 0.73 vs 0.25.
 """
 from __future__ import annotations
 
