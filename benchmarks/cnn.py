@@ -28,7 +28,7 @@ import numpy as np
 from benchmarks._timing import gemm_gflops, keep_freed_memory, machine_line, median_pair, min_pair
 
 STEP_GFLOP = 17.15  # forward + backward of the course's CIFAR net at batch 128 (2 FLOP per MAC)
-TARGET = 1.5
+TARGET = 1.2   # issue 13: plain user script, training step, 2 threads (<= 1.5 compiled for AVX2 only)
 
 
 def main(argv: list[str] | None = None) -> None:
