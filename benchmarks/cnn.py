@@ -12,7 +12,7 @@ variables set by the benchmark (``python -m benchmarks`` sets none with ``--plai
 left alone, and the thread counts left at their defaults (``--threads`` then only labels the run).
 
 - the training step (forward, cross-entropy, backward, SGD) at batch 128, float32: the time ratio
-  minidl/torch (target <= 1.5, end goal 1.0), images per second, and the achieved GFLOP/s (one step
+  minidl/torch (target <= 1.2, end goal 1.0), images per second, and the achieved GFLOP/s (one step
   is 17.15 GFLOP) next to a NumPy float32 GEMM's GFLOP/s measured in the same run;
 - inference (forward in eval mode without the graph);
 - the three convolutions alone, forward and backward.
