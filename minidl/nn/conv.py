@@ -182,11 +182,10 @@ class Dropout2d(Dropout):
         return F.dropout2d(x, self.p, self.training)
 
 
-class _BatchNorm(Module):
-    """Learnable gamma (``weight``) and beta (``bias``), running statistics as buffers:
-    ``running_mean``, ``running_var`` and ``num_batches_tracked`` (torch's state_dict keys)."""
-
-    expected_ndims: tuple[int, ...] = ()
+class _NormBase(Module):
+    """What batch- and instance-norm share: learnable gamma (``weight``) and beta (``bias``) when ``affine``,
+    running statistics as buffers when ``track_running_stats``: ``running_mean``, ``running_var`` and
+    ``num_batches_tracked`` (torch's state_dict keys; absent buffers are registered as None, as in torch)."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
@@ -208,6 +207,12 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+
+
+class _BatchNorm(_NormBase):
+    """Batch-norm: statistics over the batch (and space) per channel; torch's defaults (affine, tracked)."""
+
+    expected_ndims: tuple[int, ...] = ()
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in self.expected_ndims:

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from minidl import autograd
+from minidl.nn.conv import _NormBase
 from minidl.nn.module import Module, Parameter
 from minidl.ops import clamp, sqrt
 from minidl.ops import sum as _sum
@@ -192,7 +193,7 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.affine}"
 
 
-class InstanceNorm2d(Module):
+class InstanceNorm2d(_NormBase):
     """Per-sample, per-channel standardisation of x: (N, C, H, W) or (C, H, W).
 
     Defaults as torch: ``affine=False``, ``track_running_stats=False`` (then no state at all).
@@ -200,24 +201,7 @@ class InstanceNorm2d(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
                  track_running_stats: bool = False, device: Any = None, dtype: Any = None) -> None:
-        super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        dt = np.dtype(dtype) if dtype is not None else autograd.get_default_dtype()
-        if affine:
-            self.weight = Parameter(np.ones(num_features, dtype=dt))
-            self.bias = Parameter(np.zeros(num_features, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dt)))
-            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dt)))
-            self.register_buffer("num_batches_tracked", Tensor(np.zeros((), dtype=np.int64)))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim not in (3, 4):
