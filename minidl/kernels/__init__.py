@@ -1,7 +1,8 @@
 """Numba kernels over plain ndarrays (no Tensor in here): convolution and pooling, forward and backward.
 
-``conv`` and ``pool`` are the fast kernels; ``conv_reference`` and ``pool_reference`` are readable
-plain-NumPy versions of the same functions, which the tests hold the fast ones to.
+``conv``, ``pool`` and ``elementwise`` are the fast kernels; ``conv_reference``, ``pool_reference`` and
+``elementwise_reference`` are readable plain-NumPy versions of the same functions, which the tests hold
+the fast ones to.
 
 The names below are loaded on first use (``minidl.kernels.conv2d_forward`` imports ``conv``, and with
 it Numba), so that ``import minidl`` stays fast; ``shapes`` needs only NumPy.
@@ -19,6 +20,7 @@ _LAZY = {name: "conv" for name in ("conv2d_forward", "conv2d_backward", "conv_tr
 _LAZY.update({name: "pool" for name in ("maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward",
                                          "avgpool2d_backward", "adaptive_avg_pool2d_forward",
                                          "adaptive_avg_pool2d_backward")})
+_LAZY.update({name: "elementwise" for name in ("relu_forward", "mask_multiply")})
 
 __all__ = [*_LAZY, "conv2d_output_shape", "conv_transpose2d_output_shape", "pool2d_output_shape",
            "adaptive_pool2d_output_shape"]

@@ -80,6 +80,7 @@ NUMPY = SimpleNamespace(
     split=np.split, take=np.take, sigmoid=expit,
     astype=lambda a, dtype: a.astype(dtype, copy=False),
     data=lambda a: a,
+    mask_multiply=lambda g, mask: K.mask_multiply(g, mask),   # g * mask, parallel on large arrays
     scatter_index=scatter_add,
     scatter_along=_np_scatter_along,
     conv2d=lambda x, w, conf: K.conv2d_forward(x, w, None, *conf),
@@ -235,6 +236,7 @@ TENSOR = SimpleNamespace(
     split=_split, take=_take, sigmoid=lambda a: _ops().sigmoid(_t(a)),
     astype=lambda a, dtype: _t(a).to(dtype),
     data=_data,
+    mask_multiply=lambda g, mask: g * mask,
     scatter_index=_scatter_index,
     scatter_along=_scatter_along,
     conv2d=_tensor_conv2d,

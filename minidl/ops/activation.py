@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from minidl import kernels as K
 from minidl import random as _random
 from minidl.autograd import Context, Function
 from minidl.ops._util import normalize_dim, normalize_dims
@@ -58,14 +59,14 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
-        positive = x > 0
+        z, positive = K.relu_forward(x)          # x * (x > 0), parallel on large arrays
         ctx.save_for_backward(positive)
-        return x * positive
+        return z
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         (positive,) = ctx.saved
-        return g * positive
+        return ctx.xp.mask_multiply(g, positive)  # g * positive (a constant mask: recorded as such)
 
 
 class LeakyReLU(Function):

@@ -1,0 +1,73 @@
+"""The parallel elementwise kernels (``minidl.kernels.elementwise``) against their NumPy references:
+bit-identical (same bytes, so ``-0.0`` and NaN included), and ReLU through them still twice
+differentiable."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl.kernels import elementwise as E, elementwise_reference as R
+
+DTYPES = [np.float32, np.float64]
+SPECIAL = [np.nan, -np.nan, -0.0, 0.0, -np.inf, np.inf, 1e-45, -1e-45, 1.0, -1.0]
+
+
+@pytest.fixture
+def always_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(E, "PARALLEL_MIN_SIZE", 0)
+
+
+def _data(dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    x.reshape(-1)[:len(SPECIAL)] = SPECIAL
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (7, 3), (2, 3, 5, 4), (0, 3)])
+def test_relu_and_mask_multiply_bit_identical(always_parallel: None, dtype: type, shape: tuple[int, ...]) -> None:
+    x = _data(dtype, shape) if np.prod(shape) >= len(SPECIAL) else np.ones(shape, dtype)
+    g = np.random.default_rng(1).standard_normal(shape).astype(dtype) * -1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # the reference's inf * 0
+        z_ref, p_ref = R.relu_forward(x)
+        z, p = E.relu_forward(x)
+        gx_ref, gx = R.mask_multiply(g, p_ref), E.mask_multiply(g, p)
+    assert z.dtype == z_ref.dtype and z.shape == z_ref.shape and z.tobytes() == z_ref.tobytes()
+    assert p.dtype == np.bool_ and np.array_equal(p, p_ref)
+    assert gx.dtype == gx_ref.dtype and gx.tobytes() == gx_ref.tobytes()
+
+
+def test_fallbacks_give_the_reference(always_parallel: None) -> None:
+    x = _data(np.float32, (6, 8))
+    for a in (x[:, ::2], x.T, x.astype(np.float16), np.arange(-20, 28).reshape(6, 8)):  # not contiguous, other dtypes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            z, p = E.relu_forward(a)
+            z_ref, p_ref = R.relu_forward(a)
+        assert z.dtype == z_ref.dtype and z.tobytes() == z_ref.tobytes() and np.array_equal(p, p_ref)
+    g = np.ones((6, 8), np.float32)
+    mask = (x > 0)[:, ::-1]                                                 # a non-contiguous mask
+    assert E.mask_multiply(g, mask).tobytes() == R.mask_multiply(g, mask).tobytes()
+
+
+def test_small_arrays_stay_on_numpy() -> None:
+    assert E.PARALLEL_MIN_SIZE > 1000
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_relu_first_and_second_order(monkeypatch: pytest.MonkeyPatch, parallel: bool) -> None:
+    """The ReLU op through the kernels: the same first-order gradient, and double backward still works
+    (create_graph=True records ``g * positive`` with Tensor ops)."""
+    monkeypatch.setattr(E, "PARALLEL_MIN_SIZE", 0 if parallel else 1 << 62)
+    x0 = np.random.default_rng(2).standard_normal((4, 3, 5, 5))
+    x = minidl.tensor(x0, requires_grad=True)
+    y = minidl.relu(x)
+    assert np.array_equal(y.detach().numpy(), x0 * (x0 > 0))
+    (gx,) = minidl.autograd.grad((y * y).sum(), x, create_graph=True)
+    assert np.array_equal(gx.detach().numpy(), 2 * x0 * (x0 > 0))
+    (ggx,) = minidl.autograd.grad(gx.sum(), x)
+    assert np.array_equal(ggx.numpy(), 2.0 * (x0 > 0))
