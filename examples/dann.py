@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from examples._runner import Run, UserError, data_dir, make_parser
+from examples._runner import Run, UserError, data_dir, make_parser, open_dataset
 from minidl.data import MNIST, load_digits, stratified_split
 from minidl.data.datasets import (MNISTM, load_backgrounds, synthesize_mnistm_cached, texture_backgrounds)
 from minidl.data.transforms import functional as TF
@@ -108,10 +108,7 @@ def load_domains(args: argparse.Namespace, cache: Path) -> Domains:
                 "procedural colour textures (target; no real MNIST-M in --quick)")
     else:
         mnist_root = root / "mnist" if (root / "mnist").is_dir() else root
-        try:
-            test = MNIST(mnist_root, train=False)
-        except FileNotFoundError as e:
-            raise UserError(str(e)) from e
+        test = open_dataset(args, MNIST, mnist_root, train=False)   # user errors (missing/corrupt files) named
         digits, y = test.data, test.targets
         tr, te = stratified_split(y, 0.2, seed=args.seed)
         bsds = Path(args.bsds_dir) if args.bsds_dir else root / "bsds500" / "train"

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from examples._runner import Run, UserError, data_dir, make_parser
+from examples._runner import Run, UserError, data_dir, make_parser, open_dataset
 from minidl.data import MNIST, load_digits, stratified_split
 from minidl.data.transforms import functional as TF
 from minidl.interop import Backend, backend
@@ -62,10 +62,7 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndar
         desc = "scikit-learn digits (8x8, resized to 32x32), seeded stratified 75/25 split"
     else:
         mnist_root = root / "mnist" if (root / "mnist").is_dir() else root
-        try:
-            test = MNIST(mnist_root, train=False)
-        except FileNotFoundError as e:
-            raise UserError(str(e)) from e
+        test = open_dataset(args, MNIST, mnist_root, train=False)   # user errors (missing/corrupt files) named
         X, y = test.data[:, None].astype(np.float32) / 255, test.targets
         tr, te = stratified_split(y, 0.2, seed=args.seed)
         desc = (f"MNIST from {mnist_root} at 32x32: the official training images are absent, so a seeded "
