@@ -14,6 +14,13 @@ from minidl.autograd import enable_grad
 from minidl.tensor import Tensor
 
 
+def check_betas(betas: tuple[float, float]) -> None:
+    """The moment-decay rates of the Adam family must lie in [0, 1); torch's messages."""
+    for i in (0, 1):
+        if not 0.0 <= betas[i] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
+
+
 class Optimizer:
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
