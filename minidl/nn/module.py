@@ -26,29 +26,9 @@ from minidl.tensor import Tensor
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
-class RemovableHandle:
-    """What ``register_forward_hook`` / ``register_forward_pre_hook`` return: ``handle.remove()`` takes the
-    hook off again (also usable as ``with module.register_forward_hook(f): ...``), as torch's handle."""
-
-    _next_id = 0
-
-    def __init__(self, hooks_dict: "OrderedDict[int, Any]", extra_dict: "dict[int, Any] | None" = None) -> None:
-        self.hooks_dict = hooks_dict
-        self.extra_dict = extra_dict
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        """Remove the hook; removing twice is harmless (torch's behaviour)."""
-        self.hooks_dict.pop(self.id, None)
-        if self.extra_dict is not None:
-            self.extra_dict.pop(self.id, None)
-
-    def __enter__(self) -> "RemovableHandle":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
+# RemovableHandle and the hook machinery live in minidl/nn/hooks.py (issue 9's hooks block below).
+from minidl.nn import hooks as _hooks  # noqa: E402
+from minidl.nn.hooks import RemovableHandle  # noqa: E402,F401
 
 
 class Parameter(Tensor):
@@ -75,76 +55,63 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
-        object.__setattr__(self, "_forward_hooks", OrderedDict())
-        object.__setattr__(self, "_hooks_with_kwargs", {})
+        _hooks.ensure_hook_tables(self)   # forward/backward hook tables (see the hooks block)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
+    # ================================================================== hooks (issue 9) -- begin
+    # The machinery (order, always_call, backward hooks, the global hooks) is in minidl/nn/hooks.py.
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """``forward`` wrapped by the hooks, in torch's order: each forward pre-hook sees (and may replace) the
-        positional inputs, then ``forward`` runs, then each forward hook sees (and may replace) the output.
+        """``forward`` wrapped by the hooks, in torch's order: global then module forward pre-hooks (each may
+        replace the positional inputs), ``forward``, global then module forward hooks (each may replace the
+        output); backward hooks are set up around it. With no hook anywhere, just ``forward``.
 
         A pre-hook ``hook(module, args)`` returns None (keep the inputs) or new inputs (a non-tuple is
         wrapped in a 1-tuple); with ``with_kwargs=True`` it is ``hook(module, args, kwargs)`` and returns
         None or ``(args, kwargs)``. A forward hook ``hook(module, args, output)`` (``with_kwargs``:
         ``hook(module, args, kwargs, output)``) returns None (keep the output) or a replacement."""
-        pre = self.__dict__.get("_forward_pre_hooks")
-        post = self.__dict__.get("_forward_hooks")
-        if not pre and not post:
+        d = self.__dict__
+        if not (d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks")
+                or d.get("_backward_pre_hooks") or _hooks.any_global_hook()):
             return self.forward(*args, **kwargs)
-        with_kwargs = self.__dict__.get("_hooks_with_kwargs", {})
-        for hid, hook in list(pre.items()):
-            if with_kwargs.get(hid):
-                result = hook(self, args, kwargs)
-                if result is not None:
-                    if not (isinstance(result, tuple) and len(result) == 2):
-                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
-                                           f"but got {result}.")
-                    args, kwargs = result
-            else:
-                result = hook(self, args)
-                if result is not None:
-                    args = result if isinstance(result, tuple) else (result,)
-        output = self.forward(*args, **kwargs)
-        for hid, hook in list(post.items()):
-            result = hook(self, args, kwargs, output) if with_kwargs.get(hid) else hook(self, args, output)
-            if result is not None:
-                output = result
-        return output
-
-    # ------------------------------------------------------------------ hooks
-    def _add_hook(self, store: str, hook: Callable[..., Any], prepend: bool, with_kwargs: bool) -> RemovableHandle:
-        if "_forward_hooks" not in self.__dict__:  # a subclass that skipped Module.__init__'s hook tables
-            object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
-            object.__setattr__(self, "_forward_hooks", OrderedDict())
-            object.__setattr__(self, "_hooks_with_kwargs", {})
-        hooks: OrderedDict = self.__dict__[store]
-        handle = RemovableHandle(hooks, self._hooks_with_kwargs)
-        hooks[handle.id] = hook
-        if with_kwargs:
-            self._hooks_with_kwargs[handle.id] = True
-        if prepend:
-            hooks.move_to_end(handle.id, last=False)
-        return handle
+        return _hooks.call_impl(self, args, kwargs)
 
     def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:
         """Call ``hook(module, args)`` before every ``forward``; it may return replacement inputs.
-        ``prepend=True`` runs it before the hooks already registered. Returns a handle: ``handle.remove()``."""
-        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+        ``prepend=True`` runs it before the hooks already registered (global hooks still come first).
+        Returns a handle: ``handle.remove()``."""
+        _hooks.ensure_hook_tables(self)
+        return _hooks.add_hook(self._forward_pre_hooks, hook, prepend, [(self._hooks_with_kwargs, with_kwargs)])
 
-    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
-                              with_kwargs: bool = False) -> RemovableHandle:
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
         """Call ``hook(module, args, output)`` after every ``forward``; it may return a replacement output.
-        The course uses it to read a layer's activations::
+        ``always_call=True``: also when forward raises (the hook then sees ``output=None``). The course uses
+        it to read a layer's activations::
 
             feats = {}
             h = model.features[29].register_forward_hook(lambda m, args, out: feats.update(relu5=out))
             model(x); h.remove()
         """
-        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs)
+        _hooks.ensure_hook_tables(self)
+        return _hooks.add_hook(self._forward_hooks, hook, prepend, [(self._hooks_with_kwargs, with_kwargs),
+                                                                    (self._forward_hooks_always_called, always_call)])
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradients w.r.t. this module's outputs are known; it may
+        return a replacement ``grad_output`` tuple (used for the rest of backward)."""
+        _hooks.ensure_hook_tables(self)
+        return _hooks.add_hook(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients w.r.t. this module's positional
+        tensor inputs are known; it may return a replacement ``grad_input`` tuple. Grad-CAM keeps
+        ``grad_output[0]`` of the last convolution (the gradient of the class score w.r.t. its feature maps)."""
+        _hooks.ensure_hook_tables(self)
+        return _hooks.add_hook(self._backward_hooks, hook, prepend)
+    # ================================================================== hooks (issue 9) -- end
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name: str, value: Any) -> None:
