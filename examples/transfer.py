@@ -51,6 +51,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
+from examples._distributed import Distributed
 from examples._runner import Run, UserError, data_dir, make_parser
 from minidl.data import ImageFolder, stratified_split
 from minidl.data.datasets.folder import read_image
@@ -189,48 +190,105 @@ def tiny_net(nn: Any, num_classes: int) -> Any:
     return nn.Sequential(OrderedDict(layers))
 
 
+class Alone:
+    """One process -- or one rank computing on its own (rank 0's linear head): the no-op side of
+    ``examples._distributed.Distributed`` (same methods, no collective), the default of the helpers below."""
+    enabled, is_main, world, rank = False, True, 1, 0
+
+    def wrap(self, model: Any) -> Any:
+        return model
+
+    def unwrap(self, model: Any) -> Any:
+        return model
+
+    def local(self, idx: np.ndarray) -> np.ndarray:
+        return idx
+
+    def loss_scale(self, global_batch: int) -> float:
+        return 1.0 / global_batch
+
+    def sum(self, values: list[float]) -> list[float]:
+        return values
+
+    def sum_array(self, a: np.ndarray) -> np.ndarray:
+        return a
+
+
+Scale = Distributed | Alone   # who computes: all ranks together (torchrun) or this process alone
+
+
 def train_classifier(B: Backend, model: Any, X: np.ndarray, y: np.ndarray, steps: int, batch_size: int,
-                     lr: float, seed: int, desc: str) -> Any:
-    """Plain minibatch SGD with momentum 0.9 on cross-entropy for exactly ``steps`` updates."""
-    rng = np.random.default_rng(seed)
-    opt = B.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-    loss_fn = B.nn.CrossEntropyLoss()
-    model.train()
+                     lr: float, seed: int, desc: str, dist: Scale | None = None) -> Any:
+    """Plain minibatch SGD with momentum 0.9 on cross-entropy for exactly ``steps`` updates; returns the
+    trained (unwrapped) model in eval mode.
+
+    Under torchrun (``dist``, see examples/_distributed.py) every rank draws the same batches from the
+    same seeded order and computes the loss on its share of each (``dist.local``): the share's *summed*
+    loss times ``dist.loss_scale`` is, once DDP averages the gradients, the gradient of the mean loss over
+    the whole batch -- the one-process step. Alone, the factor is 1/batch: the mean."""
+    dist = dist or Alone()
+    rng = np.random.default_rng(seed)                         # the same order on every rank
+    ddp = dist.wrap(model)
+    opt = B.optim.SGD(ddp.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    sum_loss = B.nn.CrossEntropyLoss(reduction="sum")
+    ddp.train()
     order: np.ndarray = np.array([], np.int64)
-    for _ in tqdm(range(steps), desc=desc, unit="step", leave=False):
+    for _ in tqdm(range(steps), desc=desc, unit="step", leave=False, disable=not dist.is_main):
         if len(order) < batch_size:
             order = np.concatenate([order, rng.permutation(len(X))])
         idx, order = order[:batch_size], order[batch_size:]
-        loss = loss_fn(model(B.tensor(X[idx])), B.tensor(y[idx]))
+        mine = dist.local(idx)                                # this rank's share (all of it alone)
+        loss = sum_loss(ddp(B.tensor(X[mine])), B.tensor(y[mine])) * dist.loss_scale(len(idx))
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return model.eval()
+    return dist.unwrap(ddp).eval()
 
 
 def layer_outputs(B: Backend, model: Any, layers: dict[str, Any], X: np.ndarray, batch_size: int = 64,
-                  prep: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                  prep: Callable[[np.ndarray], np.ndarray] | None = None, dist: Scale | None = None
+                  ) -> dict[str, np.ndarray]:
     """Activations of several layers at once, captured with forward hooks, streamed in batches under
     no_grad: peak memory is one batch's activations plus the (N, D) feature matrices kept. ``prep`` turns a
-    batch of raw images into the network's input (normalisation), so only one batch is ever converted."""
+    batch of raw images into the network's input (normalisation), so only one batch is ever converted.
+
+    Under torchrun each rank extracts every ``world``-th image and the matrices are gathered by summing:
+    each rank fills its own rows of an (N, D) zero matrix, and the sum over ranks is the whole matrix
+    (exact: every entry is one rank's value plus zeros)."""
+    dist = dist or Alone()
+    mine = dist.local(np.arange(len(X)))
     grabbed: dict[str, list[np.ndarray]] = {k: [] for k in layers}
     handles = [m.register_forward_hook(lambda mod, args, out, k=k: grabbed[k].append(
         B.to_numpy(out).reshape(len(out), -1).astype(np.float32))) for k, m in layers.items()]
     try:
         with B.no_grad():
-            for s in tqdm(range(0, len(X), batch_size), desc="features", unit="batch", leave=False):
-                batch = X[s:s + batch_size]
+            for s in tqdm(range(0, len(mine), batch_size), desc="features", unit="batch", leave=False,
+                          disable=not dist.is_main):
+                batch = X[mine[s:s + batch_size]]
                 model(B.tensor(prep(batch) if prep is not None else batch))
     finally:
         for h in handles:
             h.remove()
-    return {k: np.concatenate(v) for k, v in grabbed.items()}
+    feats = {k: np.concatenate(v) for k, v in grabbed.items()}
+    if not dist.enabled:
+        return feats
+    gathered = {}
+    for k, F in feats.items():
+        full = np.zeros((len(X), F.shape[1]), np.float64)
+        full[mine] = F
+        gathered[k] = dist.sum_array(full).astype(np.float32)
+    return gathered
 
 
-def accuracy(B: Backend, model: Any, X: np.ndarray, y: np.ndarray) -> float:
+def accuracy(B: Backend, model: Any, X: np.ndarray, y: np.ndarray, dist: Scale | None = None) -> float:
+    """Accuracy of ``model`` on (X, y); under torchrun each rank scores its share and the counts are summed."""
+    dist = dist or Alone()
+    mine = dist.local(np.arange(len(X)))
     with B.no_grad():
-        pred = np.concatenate([B.to_numpy(model(B.tensor(X[s:s + 128])).argmax(1)) for s in range(0, len(X), 128)])
-    return float((pred == y).mean())
+        pred = [B.to_numpy(model(B.tensor(X[mine[s:s + 128]])).argmax(1)) for s in range(0, len(mine), 128)]
+    correct = float((np.concatenate(pred) == y[mine]).sum()) if pred else 0.0
+    correct, seen = dist.sum([correct, float(len(mine))])
+    return correct / seen
 
 
 def imagenet_network(B: Backend, path: str, arch: str) -> tuple[Any, dict[str, Any], str]:
@@ -340,10 +398,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     steps = args.steps or (40 if args.quick else 1500)
     Cs = [0.1, 1.0, 10.0] if args.quick else [0.01, 0.1, 1.0, 10.0, 100.0]
     B = backend(args.backend, args.device)
-    run = Run("transfer", args)
+    dist = Distributed(B, args)                                   # torchrun --distributed: one process per device
+    run = Run("transfer", args, write=dist.is_main)              # only rank 0 writes the run directory
     B.manual_seed(args.seed)
     from minidl.models import cifar_net
+    if dist.enabled:
+        run.note(f"{dist.world} processes (DDP): pretraining and scratch steps of {args.batch_size} images "
+                 f"({args.batch_size // dist.world} per process) at lr {args.lr:g}, as in one process; features "
+                 f"extracted by all ranks, the SVMs and the linear head on rank 0")
 
+    # 1. the pretrained network: the user's ImageNet weights, or pretrained here on the source task
     if args.weights:                                              # the course's setup: ImageNet features
         model, layers, arch = imagenet_network(B, args.weights, args.arch)
         side, mean, std, weights = 224, IMAGENET_MEAN, IMAGENET_STD, f"{args.weights} ({arch}, user-supplied)"
@@ -356,7 +420,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         net_fn: Callable[[Any, int], Any] = tiny_net if args.quick else (lambda nn, k: cifar_net(nn, num_classes=k))
         model = B.model_to(net_fn(B.nn, len(source_classes)))
         t0 = time.perf_counter()
-        train_classifier(B, model, normalise(Xs, mean, std), ys, steps, args.batch_size, args.lr, args.seed, "pretrain")
+        model = train_classifier(B, model, normalise(Xs, mean, std), ys, steps, args.batch_size, args.lr, args.seed,
+                                 "pretrain", dist)
         run.metrics["pretrain_time_s"] = round(time.perf_counter() - t0, 1)
         arch = "tiny_net" if args.quick else "cifar_net"
         width = " at 1/8 width" if args.quick else ""
@@ -366,11 +431,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run.note(f"target: {target.description}; backend {B.name} ({B.device})")
     run.note(f"weights: {weights}")
 
-    # 2. transfer: frozen features, one SVM per layer (the course's table)
+    # 2. transfer: the frozen network's activations on the target images (one SVM per layer, below)
     prep = lambda batch: normalise(batch, mean, std)  # noqa: E731  (per batch: bounded memory at 224x224)
     bs = 16 if side >= 128 else 64                     # VGG16's conv1 output at 224: 16 x 64 x 224^2 floats = 205 MB
-    Ftr = layer_outputs(B, model, layers, target.X_train, bs, prep)
-    Fte = layer_outputs(B, model, layers, target.X_test, bs, prep)
+    Ftr = layer_outputs(B, model, layers, target.X_train, bs, prep, dist)
+    Fte = layer_outputs(B, model, layers, target.X_test, bs, prep, dist)
+
+    # 3. the same network from scratch on the target alone, with the same number of steps; re-seeded, so
+    #    it starts from the very weights the pretraining started from (all but the last layer's shape)
+    B.manual_seed(args.seed)
+    scratch = B.model_to((tiny_net if args.quick else (lambda nn, k: cifar_net(nn, num_classes=k)))(
+        B.nn, len(target.classes)))
+    if side != 32:
+        scratch_X, scratch_Xte = [normalise(as_rgb_batch(X, 32, "scratch"), mean, std)
+                                  for X in (target.X_train, target.X_test)]
+    else:
+        scratch_X, scratch_Xte = prep(target.X_train), prep(target.X_test)
+    scratch = train_classifier(B, scratch, scratch_X, target.y_train, steps, args.batch_size, args.lr, args.seed,
+                               "scratch", dist)
+    scratch_acc = accuracy(B, scratch, scratch_Xte, target.y_test, dist)
+    if not dist.is_main:                                          # what is left runs on rank 0 alone
+        dist.close()
+        return {"rank": dist.rank}
+
+    # the course's table: a linear SVM per layer, C by cross-validation on the training part
     rows = []
     for name in tqdm(layers, desc="SVM per layer", leave=False):
         r = svm_on_features(Ftr[name], target.y_train, Fte[name], target.y_test, Cs, l2=not args.no_l2)
@@ -379,17 +463,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     best = max(rows, key=lambda r: r["cv_accuracy"])             # chosen on the training part, not on test
     head_acc = linear_head(B, Ftr[best["layer"]], target.y_train, Fte[best["layer"]], target.y_test,
                            len(target.classes), 60 if args.quick else 300, args.seed)
-
-    # 3. the same network from scratch on the target alone, with the same number of steps
-    scratch = B.model_to((tiny_net if args.quick else (lambda nn, k: cifar_net(nn, num_classes=k)))(
-        B.nn, len(target.classes)))
-    if side != 32:
-        scratch_X, scratch_Xte = [normalise(as_rgb_batch(X, 32, "scratch"), mean, std)
-                                  for X in (target.X_train, target.X_test)]
-    else:
-        scratch_X, scratch_Xte = prep(target.X_train), prep(target.X_test)
-    train_classifier(B, scratch, scratch_X, target.y_train, steps, args.batch_size, args.lr, args.seed, "scratch")
-    scratch_acc = accuracy(B, scratch, scratch_Xte, target.y_test)
 
     table = "\n".join([f"{'layer':<12}{'size':>8}{'best C':>9}{'CV acc':>9}{'test acc':>10}"] + [
         f"{r['layer']:<12}{r['size']:>8}{r['best_c']:>9g}{r['cv_accuracy']:>9.3f}{r['test_accuracy']:>10.3f}"
@@ -401,7 +474,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data=target.description, source=source_desc, weights=weights, arch=arch, backend=B.name, image_side=side,
         test_accuracy=best["test_accuracy"], best_layer=best["layer"], best_c=best["best_c"],
         linear_head_test_accuracy=head_acc, scratch_test_accuracy=scratch_acc, steps=steps, l2_normalise=not args.no_l2,
-        train_size=len(target.y_train), test_size=len(target.y_test), transfer_table=table,
+        train_size=len(target.y_train), test_size=len(target.y_test), transfer_table=table, world_size=dist.world,
         layers=[{k: v for k, v in r.items() if k != "predictions"} for r in rows])
     run.note(f"transfer ({best['layer']} + linear SVM, C={best['best_c']:g}, layer chosen by CV): test accuracy "
              f"{best['test_accuracy']:.3f}; linear head (minidl) {head_acc:.3f}; the same network from scratch "
@@ -409,7 +482,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.weights:
         run.note("ImageNet weights would do much better: the course reports 0.89 on 15-Scene with VGG16 relu7 + "
                  "linear SVM. Give them with --weights vgg16-397923af.pth (nothing downloads here).")
-    return run.finish("test_accuracy")
+    metrics = run.finish("test_accuracy")
+    dist.close()
+    return metrics
 
 
 def normalise(X: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:

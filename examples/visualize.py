@@ -20,7 +20,9 @@ With ``--weights`` (a user's torchvision SqueezeNet 1.1 or VGG16 ``.pth``; nothi
 runs on the course's 25 ImageNet images (``imagenet_val_25.npz``, read with allow_pickle=False) with
 ImageNet's normalisation and class names. Without weights it uses CIFAR-10 test images and the course's
 CIFAR network, trained here by minidl on the CIFAR-10 folder's other images (``--quick``: scikit-learn's
-embedded digits and a small network trained for a second). ``--backend torch`` runs the same code.
+embedded digits and a small network trained for a second). ``--backend torch`` runs the same code;
+``torchrun --nproc_per_node N -m examples visualize --backend torch --distributed`` trains that network on N
+processes with the one-process steps (examples/_distributed.py) and shares the FGSM test images.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from examples import transfer as T
+from examples._distributed import Distributed
 from examples._runner import Run, UserError, data_dir, make_parser
 from minidl.interop import Backend, backend
 
@@ -64,18 +67,24 @@ def fool(B: Backend, model: Any, x: np.ndarray, target: int, lr: float = 1.0, ma
 
 
 def fgsm_curve(B: Backend, model: Any, x: np.ndarray, y: np.ndarray, eps_pixels: list[float], std: np.ndarray,
-               lo: np.ndarray, hi: np.ndarray) -> list[float]:
+               lo: np.ndarray, hi: np.ndarray, dist: T.Scale | None = None) -> list[float]:
     """Accuracy after x + eps sign(d CE / d x), eps in pixel units (converted by the normalisation's std),
-    the result clamped to valid pixels. One gradient for all eps (it does not depend on eps)."""
+    the result clamped to valid pixels. One gradient for all eps (it does not depend on eps). Each image's
+    attack depends on that image alone, so under torchrun each rank attacks its share and the counts of
+    correct predictions are summed."""
+    dist = dist or T.Alone()
+    mine = dist.local(np.arange(len(x)))
+    x, y = x[mine], y[mine]
     xt = B.tensor(x, requires_grad=True)
     B.nn.functional.cross_entropy(model(xt), B.tensor(y), reduction="sum").backward()
     sign = np.sign(B.to_numpy(xt.grad))
-    acc = []
+    correct = []
     with B.no_grad():
         for eps in eps_pixels:
             xa = np.clip(x + eps / std * sign, lo, hi).astype(x.dtype)
-            acc.append(float((B.to_numpy(model(B.tensor(xa)).argmax(1)) == y).mean()))
-    return acc
+            correct.append(float((B.to_numpy(model(B.tensor(xa)).argmax(1)) == y).sum()))
+    *correct, seen = dist.sum(correct + [float(len(y))])
+    return [c / seen for c in correct]
 
 
 def class_visualisation(B: Backend, model: Any, target: int, shape: tuple[int, ...], lo: np.ndarray,
@@ -132,8 +141,9 @@ def imagenet_setup(args: argparse.Namespace, B: Backend) -> dict[str, Any]:
                 weights=f"{args.weights} ({arch}, user-supplied)")
 
 
-def trained_setup(args: argparse.Namespace, B: Backend) -> dict[str, Any]:
-    """No ImageNet weights: train the CIFAR net (or, --quick, tiny_net on digits) here, say so."""
+def trained_setup(args: argparse.Namespace, B: Backend, dist: Distributed) -> dict[str, Any]:
+    """No ImageNet weights: train the CIFAR net (or, --quick, tiny_net on digits) here, say so. Under
+    torchrun all ranks train it together (``transfer.train_classifier``: the one-process steps)."""
     from minidl.data import load_digits, stratified_split
     from minidl.models import cifar_net
     if args.quick:
@@ -157,8 +167,8 @@ def trained_setup(args: argparse.Namespace, B: Backend) -> dict[str, Any]:
     tr, te = stratified_split(y, 0.25, seed=args.seed)
     te = np.random.default_rng(args.seed).permutation(te)      # folders are sorted by class: mix the shown images
     mean, std = X[tr].mean(axis=(0, 2, 3)).tolist(), X[tr].std(axis=(0, 2, 3)).tolist()
-    model = B.model_to(net)
-    T.train_classifier(B, model, T.normalise(X[tr], mean, std), y[tr], steps, 32, args.lr, args.seed, "train")
+    model = T.train_classifier(B, B.model_to(net), T.normalise(X[tr], mean, std), y[tr], steps, 32, args.lr,
+                               args.seed, "train", dist)
     arch = "tiny_net" if args.quick else "cifar_net"
     return dict(model=model, X=X[te][:25], y=y[te][:25], classes=classes, mean=mean, std=std,
                 test_X=X[te][:n_fgsm], test_y=y[te][:n_fgsm],
@@ -253,10 +263,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     args.lr = args.lr or (0.03 if args.quick else 0.01)
     B = backend(args.backend, args.device)
+    dist = Distributed(B, args)                                   # torchrun --distributed: one process per device
     B.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    run = Run("visualize", args)
-    setup = imagenet_setup(args, B) if args.weights else trained_setup(args, B)
+    run = Run("visualize", args, write=dist.is_main)             # only rank 0 writes the run directory
+    setup = imagenet_setup(args, B) if args.weights else trained_setup(args, B, dist)
     model, classes = setup["model"].eval(), setup["classes"]
     model.requires_grad_(False)                                   # only the input's gradient is wanted
     mean, std = np.asarray(setup["mean"], np.float32), np.asarray(setup["std"], np.float32)
@@ -265,9 +276,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     X, y = setup["X"], setup["y"]
     Xn = T.normalise(X, setup["mean"], setup["std"])
     run.note(f"data: {setup['description']}; weights: {setup['weights']}; backend {B.name}")
+    if dist.enabled:
+        run.note(f"{dist.world} processes (DDP): the network's steps as in one process; FGSM shared by the ranks; "
+                 "saliency, fooling and class visualisation on rank 0")
     with B.no_grad():
         pred = B.to_numpy(model(B.tensor(Xn)).argmax(1))
     run.metrics["test_accuracy"] = float((pred == y).mean())
+
+    # FGSM over a test set: under torchrun the ranks share the images (the rest is per image: rank 0 alone)
+    eps = [0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255]
+    Xf, yf = (setup["test_X"], setup["test_y"]) if setup["test_X"] is not None else (X, y)
+    acc = fgsm_curve(B, model, T.normalise(Xf, setup["mean"], setup["std"]), yf, eps, std.reshape(c), lo, hi, dist)
+    if not dist.is_main:
+        dist.close()
+        return {"rank": dist.rank}
+    plot_fgsm(run, eps, acc)
+    for e, a in zip(eps, acc):
+        run.metrics[f"fgsm_accuracy_eps_{round(e * 255)}"] = a
 
     n_show = 5
     sal = saliency(B, model, Xn[:n_show], y[:n_show])
@@ -288,13 +313,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        fooling_mean_l2=float(np.mean([r["l2"] for r in ok])) if ok else None,
                        fooling_mean_linf=float(np.mean([r["linf"] for r in ok])) if ok else None)
 
-    eps = [0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255]
-    Xf, yf = (setup["test_X"], setup["test_y"]) if setup["test_X"] is not None else (X, y)
-    acc = fgsm_curve(B, model, T.normalise(Xf, setup["mean"], setup["std"]), yf, eps, std.reshape(c), lo, hi)
-    plot_fgsm(run, eps, acc)
-    for e, a in zip(eps, acc):
-        run.metrics[f"fgsm_accuracy_eps_{round(e * 255)}"] = a
-
     side = X.shape[-1]
     iterations = args.iterations or (25 if args.quick else 200)
     jitter = max(1, round(16 * side / 224))                      # the course's 16 px at 224, scaled to the image
@@ -308,12 +326,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run.metrics.update(data=setup["description"], weights=setup["weights"], backend=B.name, images=len(y),
                        fgsm_images=len(yf), fgsm_eps_pixels=[round(e * 255) for e in eps], fgsm_accuracy=acc,
                        class_vis_iterations=iterations, class_vis_jitter=jitter, class_vis_l2=1e-3, class_vis_lr=5.0,
-                       class_vis_blur_every=10)
+                       class_vis_blur_every=10, world_size=dist.world)
     run.note(f"accuracy on the shown images {run.metrics['test_accuracy']:.3f}; fooling flipped {len(ok)}/{len(rows)} "
              f"images; FGSM accuracy {acc[0]:.3f} -> {acc[-1]:.3f} at eps 16/255")
     run.note("Look at saliency.png (where the gradient is), fooling.png (how small the change is), fgsm.png, "
              "class_visualisation.png and activations.png.")
-    return run.finish("test_accuracy")
+    metrics = run.finish("test_accuracy")
+    dist.close()
+    return metrics
 
 
 if __name__ == "__main__":
