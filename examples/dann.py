@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from examples._distributed import Distributed
 from examples._runner import Run, UserError, data_dir, make_parser, open_dataset
 from minidl.data import MNIST, load_digits, stratified_split
 from minidl.data.datasets import (MNISTM, load_backgrounds, synthesize_mnistm_cached, texture_backgrounds)
@@ -91,61 +92,79 @@ def check_domains(Xs: np.ndarray, Xt: np.ndarray, what: str = "target") -> None:
 
 
 def _rgb(gray_uint8: np.ndarray) -> np.ndarray:
-    """(N, H, W) uint8 -> (N, 3, H, W) float32 in [0, 1]: a grayscale digit in all three channels."""
-    return np.repeat(gray_uint8[:, None].astype(np.float32) / 255, 3, axis=1)
+    """(N, H, W) uint8 -> (N, 3, H, W) float32 in {0, 1}: the binarised digit (any ink), in all three channels.
+    Binarised as the course and Ganin's reference do: MNIST-M's ink is a binary mask too."""
+    return np.repeat((gray_uint8[:, None] > 0).astype(np.float32), 3, axis=1)
+
+
+def digits_behind(files: list[Path], n_digits: int) -> np.ndarray | None:
+    """The MNIST test indices under real MNIST-M test images: Ganin's MNIST-M test image k is MNIST test digit
+    k over a BSDS500 patch, and its file is numbered k (here the ink of image k lines up with digit k, and
+    the labels agree). None when the file names are not such numbers."""
+    try:
+        idx = np.array([int(f.stem) for f in files])
+    except ValueError:
+        return None
+    return idx if len(idx) and idx.min() >= 0 and idx.max() < n_digits else None
 
 
 def load_domains(args: argparse.Namespace, cache: Path) -> Domains:
     root = data_dir(args)
+    Xt_real = yt_real = None
     if args.quick or root is None:
         X, y = load_digits()                                        # (1797, 1, 8, 8) in [0, 1]
         digits = np.rint(TF.resize(X[:, 0], 16) * 255).astype(np.uint8)
+        digits[digits < 128] = 0        # the upscaled 8x8 digits are blurred: the ink is their darker half
         tr, te = stratified_split(y, 0.25, seed=args.seed)
-        bgs = texture_backgrounds(40, size=48, seed=args.seed)
-        target_bg, desc_bg = bgs, "procedural colour textures"
-        threshold = 127          # the upscaled 8x8 digits are blurred: binarise at mid-grey to keep their shape
+        target_bg, desc_bg = texture_backgrounds(40, size=48, seed=args.seed), "procedural colour textures"
         desc = ("scikit-learn digits at 16x16 (source, 75/25 split) -> the same digits composited over "
                 "procedural colour textures (target; no real MNIST-M in --quick)")
     else:
         mnist_root = root / "mnist" if (root / "mnist").is_dir() else root
         test = open_dataset(args, MNIST, mnist_root, train=False)   # user errors (missing/corrupt files) named
         digits, y = test.data, test.targets
-        tr, te = stratified_split(y, 0.2, seed=args.seed)
-        bsds = Path(args.bsds_dir) if args.bsds_dir else root / "bsds500" / "train"
-        try:
-            target_bg, desc_bg = load_backgrounds(bsds), f"BSDS500 train images ({bsds})"
-        except FileNotFoundError as e:
-            raise UserError(str(e)) from e
-        threshold = 0            # as the course: any ink
-        desc = (f"MNIST from {mnist_root}: the official training images are absent, so the source is a seeded "
-                f"stratified 80/20 split of the 10,000 official TEST images ({len(tr)} train / {len(te)} test)")
-    # the target's training images are synthesised from the source's training digits (as MNIST-M's are
-    # from MNIST's), its held-out images from the held-out digits; the seeds differ from the split's
-    Xt_u8, path, hit = synthesize_mnistm_cached(digits[tr], target_bg, cache, seed=args.seed + 1,
-                                                     threshold=threshold)
-    Xt_test_u8, _, _ = synthesize_mnistm_cached(digits[te], target_bg, cache, seed=args.seed + 2,
-                                                 threshold=threshold)
-    print(f"synthetic MNIST-M from {desc_bg}: {'read from' if hit else 'written to'} the cache {path}")
-    Xs, Xs_test = _rgb(digits[tr]), _rgb(digits[te])
-    Xt, Xt_test = TF.to_tensor_batch(Xt_u8), TF.to_tensor_batch(Xt_test_u8)
-    Xt_real = yt_real = None
-    if not (args.quick or root is None):
         mdir = Path(args.mnistm_dir) if args.mnistm_dir else root / "mnist_m"
         try:
             real = MNISTM(mdir)
         except FileNotFoundError as e:
             raise UserError(str(e)) from e
+        # honesty: the real MNIST-M test images are drawn over MNIST *test* digits, the very images the source
+        # comes from here; those digits are left out of the source and of the synthetic target
+        behind = digits_behind(real.files, len(digits))
+        keep = np.setdiff1d(np.arange(len(digits)), behind if behind is not None else [])
+        if len(keep) < 1000:
+            raise UserError(f"only {len(keep)} MNIST test digits are not behind the {len(real)} real MNIST-M images "
+                            f"of {mdir}: too few to train on (give fewer real images)")
+        tr_, te_ = stratified_split(y[keep], 0.2, seed=args.seed)
+        tr, te = keep[tr_], keep[te_]
+        bsds = Path(args.bsds_dir) if args.bsds_dir else root / "bsds500" / "train"
+        try:
+            target_bg, desc_bg = load_backgrounds(bsds), f"BSDS500 train images ({bsds})"
+        except FileNotFoundError as e:
+            raise UserError(str(e)) from e
         # the 32x32 real images are Ganin's 28x28 ones with a 2-pixel border (the ink lines up with the MNIST
         # digit padded by 2, not upscaled): crop the centre, do not resize (that would shrink the digits)
-        Xt_real = TF.center_crop(TF.to_tensor_batch(real.data), Xs.shape[-1])
-        yt_real = real.targets
-        desc += f"; target: MNIST-M synthesised from {desc_bg}; real MNIST-M test images: {len(yt_real)} from {mdir}"
+        Xt_real, yt_real = TF.center_crop(TF.to_tensor_batch(real.data), digits.shape[-1]), real.targets
+        excluded = (f"the {len(behind)} digits behind the real MNIST-M images left out" if behind is not None else
+                    "the digits behind the real MNIST-M images could not be identified (file names are not "
+                    "MNIST test indices), so none are left out")
+        desc = (f"MNIST from {mnist_root}: the official training images are absent, so the source is a seeded "
+                f"stratified 80/20 split of the official TEST images ({excluded}: {len(tr)} train / {len(te)} "
+                f"held out); target: MNIST-M synthesised from {desc_bg}; real MNIST-M test images: "
+                f"{len(yt_real)} from {mdir}")
+    # the target's training images are synthesised from the source's training digits (as MNIST-M's are
+    # from MNIST's), its held-out images from the held-out digits; the seeds differ from the split's
+    Xt_u8, path, hit = synthesize_mnistm_cached(digits[tr], target_bg, cache, seed=args.seed + 1)
+    Xt_test_u8, _, _ = synthesize_mnistm_cached(digits[te], target_bg, cache, seed=args.seed + 2)
+    print(f"synthetic MNIST-M from {desc_bg}: {'read from' if hit else 'written to'} the cache {path}")
+    Xs, Xs_test = _rgb(digits[tr]), _rgb(digits[te])
+    Xt, Xt_test = TF.to_tensor_batch(Xt_u8), TF.to_tensor_batch(Xt_test_u8)
     for X, what in ((Xt, "target"), (Xt_test, "target test"), (Xt_real, "real MNIST-M")):
         if X is not None:
             check_domains(Xs, X, what)
-    # Ganin & Lempitsky's preprocessing: subtract the per-pixel mean of all training images (both domains);
-    # pixels stay in [0, 1] units (dividing by the std as well made the adversarial game diverge)
-    mean = np.concatenate([Xs, Xt]).mean(axis=0, keepdims=True)
+    # Ganin & Lempitsky's preprocessing: subtract the per-channel mean of all training images (both
+    # domains); pixels stay in [0, 1] units
+    mean = np.concatenate([Xs, Xt]).mean(axis=(0, 2, 3), keepdims=True)
     norm = lambda X: None if X is None else (X - mean).astype(np.float32)  # noqa: E731
     return Domains(norm(Xs), y[tr], norm(Xs_test), y[te], norm(Xt), norm(Xt_test), y[te], norm(Xt_real),
                    yt_real, desc)
@@ -160,8 +179,8 @@ def batches(n: int, size: int, rng: np.random.Generator):
             yield order[start:start + size]
 
 
-def dann_step(B: Backend, model: Any, opt: Any, xs: Any, ys: Any, xt: Any = None, lam: float = 0.0
-              ) -> tuple[Any, Any, Any]:
+def dann_step(B: Backend, model: Any, opt: Any, xs: Any, ys: Any, xt: Any = None, lam: float = 0.0,
+              scale: tuple[float, float] | None = None) -> tuple[Any, Any, Any]:
     """One SGD step. With target images ``xt``, the DANN step (p = step / steps in [0, 1]):
 
         f = features([x_s; x_t])                         source and target images together
@@ -169,89 +188,126 @@ def dann_step(B: Backend, model: Any, opt: Any, xs: Any, ys: Any, xt: Any = None
         L_d = BCE(domain(GRL_lambda(f)), [1...1; 0...0]) domains: source = 1, target = 0
         (L_y + L_d).backward()   -> the features get dL_y/df - lambda dL_d/df
 
-    Without ``xt``: the naive step, L_y on the source batch only.
-    Returns ``(L_y, L_d, domain logits)``, the last two None for the naive step.
+    Without ``xt``: the naive step, L_y on the source batch only (``model`` maps images to class logits).
+    Both losses are *sums* times ``scale = (label factor, domain factor)``: by default 1 / (images in the
+    sum), i.e. the means; under torchrun, ``Distributed.loss_scale`` of the global batch, so that DDP's
+    average over the ranks is the mean over the whole global batch (``examples/_distributed.py``).
+    Returns ``(sum of L_y, sum of L_d, domain logits)``, the last two None for the naive step.
     """
     lib, F = B.lib, B.F
+    n = xs.shape[0]
+    n_all = n + (0 if xt is None else xt.shape[0])
+    label_scale, domain_scale = scale or (1.0 / n, 1.0 / n_all)
     if xt is None:
-        label_loss = F.cross_entropy(model(xs), ys)
-        domain_loss = domain_logit = None
-        loss = label_loss
+        label_sum = F.cross_entropy(model(xs), ys, reduction="sum")
+        domain_sum = domain_logit = None
+        loss = label_sum * label_scale
     else:
-        n = xs.shape[0]
-        f = model.features(lib.cat([xs, xt], dim=0))
-        label_loss = F.cross_entropy(model.classifier(f[:n]), ys)
-        domain_logit = model.domain(grad_reverse(f, lam)).reshape(-1)
+        class_logit, domain_logit = model(lib.cat([xs, xt], dim=0), lam, n)   # features, both heads, the GRL
+        label_sum = F.cross_entropy(class_logit, ys, reduction="sum")
         is_source = lib.cat([lib.ones_like(domain_logit[:n]), lib.zeros_like(domain_logit[n:])])
-        domain_loss = F.binary_cross_entropy_with_logits(domain_logit, is_source)
-        loss = label_loss + domain_loss
+        domain_sum = F.binary_cross_entropy_with_logits(domain_logit, is_source, reduction="sum")
+        loss = label_sum * label_scale + domain_sum * domain_scale
     opt.zero_grad()
     loss.backward()
     opt.step()
-    return label_loss, domain_loss, domain_logit
+    return label_sum, domain_sum, domain_logit
 
 
-def train(B: Backend, args: argparse.Namespace, d: Domains, adapt: bool) -> dict[str, Any]:
+def train(B: Backend, args: argparse.Namespace, d: Domains, adapt: bool, dist: Distributed) -> dict[str, Any]:
     """``adapt=False``: source only (the naive baseline). ``adapt=True``: DANN. Same budget and schedule:
-    lambda = 2 / (1 + exp(-gamma p)) - 1 and lr = mu0 / (1 + 10 p)^0.75 (SGD, momentum 0.9)."""
+    lambda = 2 / (1 + exp(-gamma p)) - 1 and lr = mu0 / (1 + 10 p)^0.75 (SGD, momentum 0.9).
+
+    Under torchrun (``dist``) every rank draws the same global batches (same seed) and trains on its share
+    of each (``dist.local``); DDP averages the gradients and the step's loss sums and counts are
+    all-reduced, so the steps and the curves are the one-process ones."""
     B.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(args.seed)                   # the same batches on every rank
     model = B.model_to(DANN(B.nn, image_size=d.Xs.shape[-1]))
+    init_weights(B, model, args.init, args.seed)
+    # what DDP wraps is what the step's forward uses: the whole network for DANN, features + label head for naive
+    net = dist.wrap(model if adapt else B.nn.Sequential(model.features, model.classifier))
     opt = B.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
-    bs = args.batch_size
+    bs = args.batch_size // 2 if adapt else args.batch_size  # DANN: half source, half target
     src, tgt = batches(len(d.Xs), bs, rng), batches(len(d.Xt), bs, rng)
-    is_source = np.r_[np.ones(bs), np.zeros(bs)] > 0.5
+    is_source = np.r_[np.ones(len(dist.local(np.arange(bs)))), np.zeros(len(dist.local(np.arange(bs))))] > 0.5
+    scale = (dist.loss_scale(bs), dist.loss_scale(2 * bs))
     hist: dict[str, list[float]] = {k: [] for k in ("step", "label_loss", "domain_loss", "domain_accuracy",
                                                     "lambda", "lr")}
-    acc = {"label_loss": 0.0, "domain_loss": 0.0, "domain_accuracy": 0.0, "n": 0}
+    acc = np.zeros(4)                                        # sums since the last log: L_y, L_d, domain hits, steps
     name = "DANN" if adapt else "naive"
     diverged = 0
     t0 = time.perf_counter()
     model.train()
-    for step in tqdm(range(args.steps), desc=name, unit="step", leave=False):
+    for step in tqdm(range(args.steps), desc=name, unit="step", leave=False, disable=not dist.is_main):
         p = step / args.steps
         lam, lr = grl_lambda(p, args.gamma), dann_lr(p, args.lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        i_s = next(src)
-        xt = B.tensor(d.Xt[next(tgt)]) if adapt else None
-        label_loss, domain_loss, domain_logit = dann_step(B, model, opt, B.tensor(d.Xs[i_s]), B.tensor(d.ys[i_s]),
-                                                          xt, lam)
-        losses = (label_loss.item(), domain_loss.item() if adapt else 0.0)
-        if not np.all(np.isfinite(losses)):                   # the min-max game blew up: stop, and say so
+        i_s, i_t = dist.local(next(src)), dist.local(next(tgt))
+        xt = B.tensor(d.Xt[i_t]) if adapt else None
+        label_sum, domain_sum, domain_logit = dann_step(B, net, opt, B.tensor(d.Xs[i_s]), B.tensor(d.ys[i_s]),
+                                                        xt, lam, scale)
+        hits = float(((B.to_numpy(domain_logit) > 0) == is_source).sum()) if adapt else 0.0
+        sums = dist.sum([label_sum.item(), domain_sum.item() if adapt else 0.0, hits])  # over the ranks
+        if not np.all(np.isfinite(sums)):                    # the min-max game blew up: stop, and say so
             diverged = step + 1
-            tqdm.write(f"{name}: the losses became {losses} at step {diverged}; training stopped (try a smaller --lr)")
+            if dist.is_main:
+                tqdm.write(f"{name}: the losses became {sums[:2]} at step {diverged}; training stopped "
+                           "(try a smaller --lr)")
             break
-        acc["label_loss"] += losses[0]
-        acc["n"] += 1
-        if adapt:
-            acc["domain_loss"] += losses[1]
-            acc["domain_accuracy"] += float(((B.to_numpy(domain_logit) > 0) == is_source).mean())
+        acc += [sums[0] / bs, sums[1] / (2 * bs), sums[2] / (2 * bs), 1]
         if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
-            n = acc.pop("n")
-            for k, v in acc.items():
-                hist[k].append(v / n if adapt or k == "label_loss" else float("nan"))
+            mean = acc[:3] / acc[3]
+            hist["label_loss"].append(float(mean[0]))
+            hist["domain_loss"].append(float(mean[1]) if adapt else float("nan"))
+            hist["domain_accuracy"].append(float(mean[2]) if adapt else float("nan"))
             hist["step"].append(step + 1)
             hist["lambda"].append(lam if adapt else 0.0)
             hist["lr"].append(lr)
-            acc = {"label_loss": 0.0, "domain_loss": 0.0, "domain_accuracy": 0.0, "n": 0}
+            acc[:] = 0
     seconds = time.perf_counter() - t0
-    scores = {"source_test": accuracy(B, model, d.Xs_test, d.ys_test),
-              "synth_target": accuracy(B, model, d.Xt_test, d.yt_test)}
+    scores = {"source_test": accuracy(B, model, d.Xs_test, d.ys_test, dist),
+              "synth_target": accuracy(B, model, d.Xt_test, d.yt_test, dist)}
     if d.Xt_real is not None:
-        scores["real_target"] = accuracy(B, model, d.Xt_real, d.yt_real)
-    tqdm.write(f"{name}: {args.steps} steps in {seconds:.0f} s; " +
-               ", ".join(f"{k} accuracy {v:.4f}" for k, v in scores.items()))
+        scores["real_target"] = accuracy(B, model, d.Xt_real, d.yt_real, dist)
+    if dist.is_main:
+        tqdm.write(f"{name}: {args.steps} steps in {seconds:.0f} s; " +
+                   ", ".join(f"{k} accuracy {v:.4f}" for k, v in scores.items()))
     return dict(model=model, history=hist, scores=scores, seconds=seconds, diverged_step=diverged)
 
 
-def accuracy(B: Backend, model: Any, X: np.ndarray, y: np.ndarray, batch: int = 500) -> float:
+def init_weights(B: Backend, model: Any, how: str, seed: int) -> None:
+    """``torch``: the layers' own (PyTorch) initialisation. ``tf``: that of Ganin's TensorFlow reference
+    (pumpikano/tf-dann): every weight from N(0, 0.1^2) truncated at two standard deviations (redrawn
+    beyond), every bias 0.1. Drawn with NumPy from ``seed``, so both backends start from the same weights."""
+    if how == "torch":
+        return
+    rng = np.random.default_rng(seed)
+    state = {}
+    for key, value in model.state_dict().items():
+        shape = tuple(value.shape)
+        if key.endswith("bias"):
+            w = np.full(shape, 0.1)
+        else:
+            w = rng.normal(size=shape)
+            while np.any(out := np.abs(w) > 2):              # truncation: redraw what falls beyond 2 std
+                w[out] = rng.normal(size=int(out.sum()))
+            w *= 0.1
+        state[key] = B.tensor(w.astype(np.float32))
+    model.load_state_dict(state)
+
+
+def accuracy(B: Backend, model: Any, X: np.ndarray, y: np.ndarray, dist: Distributed, batch: int = 500) -> float:
+    """Accuracy over the whole set; under torchrun each rank scores its share and the counts are summed."""
+    mine = dist.local(np.arange(len(X)))
     model.eval()
     with B.no_grad():
-        pred = np.concatenate([B.to_numpy(model(B.tensor(X[i:i + batch])).argmax(dim=1))
-                               for i in range(0, len(X), batch)])
+        hits = sum(int((B.to_numpy(model(B.tensor(X[idx])).argmax(dim=1)) == y[idx]).sum())
+                   for idx in (mine[i:i + batch] for i in range(0, len(mine), batch)))
     model.train()
-    return float((pred == y).mean())
+    (hits,) = dist.sum([hits])
+    return float(hits / len(X))
 
 
 def features(B: Backend, model: Any, X: np.ndarray, batch: int = 500) -> np.ndarray:
@@ -337,39 +393,48 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    "default <data-dir>/mnist_m; evaluation only")
     p.add_argument("--bsds-dir", default=None, help="background images for the synthesis (default "
                    "<data-dir>/bsds500/train)")
-    p.add_argument("--steps", type=int, default=None, help="SGD steps per run (default 1200; 120 with --quick)")
-    p.add_argument("--batch-size", type=int, default=None, help="per domain (default 64; 32 with --quick)")
+    p.add_argument("--steps", type=int, default=None, help="SGD steps per run (default 3000; 120 with --quick)")
+    p.add_argument("--batch-size", type=int, default=None, help="images per step (default 64, Ganin's: naive 64 "
+                   "source, DANN 32 source + 32 target; 32 with --quick)")
     p.add_argument("--lr", type=float, default=None, help="mu0 of the schedule mu0 / (1 + 10 p)^0.75 (default 0.01, "
-                   "the course's; 0.05 with --quick, whose 120 steps learn nothing at 0.01)")
+                   "the paper's)")
     p.add_argument("--gamma", type=float, default=10.0, help="lambda(p) = 2 / (1 + exp(-gamma p)) - 1")
+    p.add_argument("--init", choices=("tf", "torch"), default="tf", help="tf (default): Ganin's reference, "
+                   "N(0, 0.1^2) truncated, biases 0.1; torch: PyTorch's layer defaults")
     p.add_argument("--tsne-points", type=int, default=None, help="per domain (default 500; 100 with --quick)")
     args = p.parse_args(argv)
-    defaults = (("steps", 1200, 120), ("batch_size", 64, 32), ("tsne_points", 500, 100), ("lr", 0.01, 0.05))
+    defaults = (("steps", 3000, 120), ("batch_size", 64, 32), ("tsne_points", 500, 100), ("lr", 0.01, 0.01))
     for k, full, quick in defaults:
         if getattr(args, k) is None:
             setattr(args, k, quick if args.quick else full)
-    if args.steps < 1 or args.batch_size < 1:
-        raise UserError(f"--steps and --batch-size must be positive (got {args.steps}, {args.batch_size})")
+    if args.steps < 1 or args.batch_size < 2 or args.batch_size % 2:
+        raise UserError(f"--steps must be positive and --batch-size even (got {args.steps}, {args.batch_size})")
     args.log_every = max(args.steps // 30, 1)
     B = backend(args.backend, args.device)
-    run = Run("dann", args)
+    dist = Distributed(B, args)                              # torchrun --distributed: one process per device
+    args.batch_size, args.lr = dist.global_batch_and_lr(args.batch_size, args.lr)
+    run = Run("dann", args, write=dist.is_main)              # only rank 0 writes the run directory
     d = load_domains(args, Path("runs") / ".cache")
     if len(d.Xs) < args.batch_size or len(d.Xt) < args.batch_size:
         raise UserError(f"--batch-size {args.batch_size} is larger than a domain "
                         f"({len(d.Xs)} source, {len(d.Xt)} target images)")
     run.note(f"data: {d.description}; images {d.Xs.shape[1:]}; backend {B.name}")
+    if dist.enabled:
+        run.note(f"{dist.world} processes (DDP): global batch {args.batch_size} per step, lr {args.lr:g}"
+                 + (" (linear scaling rule, --scale-lr)" if dist.scale_lr else " (as in one process)"))
     plot_samples(run, d)
 
-    runs = {"naive": train(B, args, d, adapt=False), "DANN": train(B, args, d, adapt=True)}
+    runs = {"naive": train(B, args, d, False, dist), "DANN": train(B, args, d, True, dist)}
     plot_curves(run, runs)
-    plot_tsne(run, B, runs, d, min(args.tsne_points, len(d.Xs_test)), args.seed)
+    if dist.is_main:
+        plot_tsne(run, B, runs, d, min(args.tsne_points, len(d.Xs_test)), args.seed)
 
     key = "real_target" if d.Xt_real is not None else "synth_target"
     naive, dann = runs["naive"], runs["DANN"]
     h = dann["history"]
     run.metrics.update(
         data=d.description, backend=B.name, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        gamma=args.gamma,
+        gamma=args.gamma, init=args.init, world_size=dist.world,
         target_test="real MNIST-M" if key == "real_target" else "synthetic target (held-out digits)",
         source_test_accuracy=dann["scores"]["source_test"], naive_source_test_accuracy=naive["scores"]["source_test"],
         naive_target_accuracy=naive["scores"][key], dann_target_accuracy=dann["scores"][key],
@@ -385,7 +450,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
              f"{dann['scores'][key]:.4f} ({100 * run.metrics['dann_gain']:+.1f} points); source test: naive "
              f"{naive['scores']['source_test']:.4f}, DANN {dann['scores']['source_test']:.4f}; domain classifier "
              f"accuracy {h['domain_accuracy'][0]:.2f} -> {h['domain_accuracy'][-1]:.2f}")
-    return run.finish("test_accuracy")
+    metrics = run.finish("test_accuracy")
+    dist.close()
+    return metrics
 
 
 if __name__ == "__main__":

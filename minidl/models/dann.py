@@ -90,8 +90,11 @@ def DANN(nn: Any, *, in_channels: int = 3, num_classes: int = 10, image_size: in
         classifier  2352 -> 100 -> ReLU -> 100 -> ReLU -> 10     (class logits)
         domain      2352 -> 100 -> ReLU -> 1                     (domain logit, source = 1), fed through the GRL
 
-    The model's ``forward(x)`` returns the class logits only (what evaluation needs); training calls the
-    three parts itself so that the GRL and its lambda are visible in the loop.
+    ``forward(x)`` returns the class logits (what evaluation needs). ``forward(x, lambd, n_source)``
+    is one DANN pass over a batch whose first ``n_source`` images are the source's: it returns the class
+    logits of those ``(n_source, 10)`` and the domain logits of all ``(N,)``, the latter through the GRL
+    with ``lambd``. (One call does both, so that a ``DistributedDataParallel`` wrapper sees every
+    parameter used in its forward.)
     """
     n_feat = feature_size(image_size)
     features = nn.Sequential(OrderedDict([
@@ -117,8 +120,11 @@ def _dann_class(nn: Any) -> type:
             nn.Module.__init__(self)
             self.features, self.classifier, self.domain = features, classifier, domain
 
-        def forward(self: Any, x: Any) -> Any:
-            return self.classifier(self.features(x))
+        def forward(self: Any, x: Any, lambd: float | None = None, n_source: int | None = None) -> Any:
+            if lambd is None:
+                return self.classifier(self.features(x))
+            f = self.features(x)
+            return self.classifier(f[:n_source]), self.domain(grad_reverse(f, lambd)).reshape(-1)
 
         _DANN_CLASSES[id(nn)] = type("DANNNet", (nn.Module,), {
             "__init__": __init__, "forward": forward, "__module__": __name__,
