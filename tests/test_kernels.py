@@ -148,6 +148,57 @@ def test_conv2d_paths(cfg: dict, dtype: type) -> None:
     _check_conv_transpose2d(dict(cfg, output_padding=(0, 0)), dtype)
 
 
+# The strided input gradient (= the strided transposed convolution) as sh*sw phase convolutions, and
+# the forward's tiles that span several images on small planes: at least 8 channels on the gradient's
+# side (fewer take the BLAS + col2im path), phases that no tap reaches (k < s, dilation sharing a factor
+# with the stride), padding past the kernel, output_padding, groups, N = 1 and odd sizes; N = 7 on 3x3
+# planes makes tiles straddle images in groups of uneven size.
+STRIDED_CASES = [
+    dict(N=3, groups=1, Cg=16, Og=8, H=4, W=4, k=(4, 4), stride=(2, 2), padding=(1, 1), dilation=(1, 1),
+         output_padding=(0, 0)),                                    # DCGAN's k4 s2 p1
+    dict(N=1, groups=1, Cg=8, Og=9, H=5, W=7, k=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1),
+         output_padding=(1, 1)),
+    dict(N=2, groups=1, Cg=9, Og=10, H=7, W=8, k=(2, 5), stride=(3, 2), padding=(0, 2), dilation=(1, 2),
+         output_padding=(2, 1)),
+    dict(N=2, groups=1, Cg=8, Og=8, H=9, W=9, k=(3, 3), stride=(2, 2), padding=(2, 2), dilation=(2, 2),
+         output_padding=(1, 0)),
+    dict(N=2, groups=2, Cg=8, Og=8, H=6, W=5, k=(4, 4), stride=(2, 2), padding=(2, 0), dilation=(3, 1),
+         output_padding=(0, 0)),
+    dict(N=7, groups=1, Cg=12, Og=16, H=3, W=3, k=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1),
+         output_padding=(0, 1)),
+    dict(N=2, groups=1, Cg=8, Og=8, H=6, W=6, k=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1),
+         output_padding=(1, 1)),
+    dict(N=2, groups=1, Cg=8, Og=11, H=5, W=5, k=(2, 2), stride=(2, 2), padding=(3, 3), dilation=(1, 1),
+         output_padding=(0, 0)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cfg", STRIDED_CASES, ids=lambda c: f"N{c['N']}k{c['k']}s{c['stride']}p{c['padding']}"
+                         f"d{c['dilation']}g{c['groups']}")
+def test_strided_phase_paths(cfg: dict, dtype: type) -> None:
+    _check_conv2d({k: v for k, v in cfg.items() if k != "output_padding"}, dtype)
+    _check_conv_transpose2d(cfg, dtype)
+
+
+def test_strided_input_grad_non_contiguous() -> None:
+    """The phase convolutions read gy and write gx through strided views."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 16, 8, 8))
+    w = rng.standard_normal((10, 8, 4, 4))                     # 2 groups of 8 input channels
+    gy = rng.standard_normal((3, 4, 4, 10)).transpose(0, 3, 1, 2)   # channels-last memory
+    fast = conv.conv2d_backward(x, w, gy, 2, 1, 1, 2)[0]
+    ref = cref.conv2d_backward(x, w, np.ascontiguousarray(gy), 2, 1, 1, 2)[0]
+    assert_within_sum_bound(fast, ref, cref.conv2d_backward(abs(x), abs(w), abs(np.ascontiguousarray(gy)),
+                                                            2, 1, 1, 2)[0], 5 * 16, "strided grad x, channels-last gy")
+    xt = rng.standard_normal((2, 8, 5, 12))[..., ::2]          # every other column
+    wt = rng.standard_normal((8, 9, 4, 4))
+    y = conv.conv_transpose2d_forward(xt, wt, None, 2, 1, 0, 1)
+    yr = cref.conv_transpose2d_forward(np.ascontiguousarray(xt), wt, None, 2, 1, 0, 1)
+    assert_within_sum_bound(y, yr, cref.conv_transpose2d_forward(abs(np.ascontiguousarray(xt)), abs(wt), None,
+                                                                 2, 1, 0, 1), 8 * 16, "strided conv_transpose2d")
+
+
 def test_conv2d_non_contiguous_inputs() -> None:
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 10, 9, 12))[:, ::2, :, ::-1]              # strided channel and reversed width

@@ -22,6 +22,12 @@ Then tap (c, i, j) of pixels p0..p0+31 is the contiguous run ``xs[c, 0, j].flat[
 crossing row boundaries freely: a shifted view, ``kw`` copies of the input instead of ``kh*kw``.
 With ``sh > 1`` rows no longer line up, and the copy also resolves the row tap (``xs[c, i, j, ho, wo]``):
 that is the ordinary im2col of one image.  The copy is per image and per thread, so it stays in L2.
+
+**Tiles that span images.**  On small output planes (DCGAN: 4x4 and 8x8, 16 and 64 pixels) one image
+fills a 32-pixel tile only partly.  There the full im2col is used (no row shift) for a *group* of G
+images side by side, ``xs[c, i, j, m*P + p]`` for image ``n0 + m`` and pixel ``p`` (P = Ho*Wo): the pixel
+axis of the GEMM becomes (image, pixel), tiles run over G*P columns and may straddle two images, and
+the store maps column ``q`` back to image ``n0 + q // P``, pixel ``q % P``.
 """
 from __future__ import annotations
 
@@ -40,20 +46,21 @@ def round_up(v: int, m: int) -> int:
 
 @njit(cache=True, boundscheck=False)
 def expand_rows(x: np.ndarray, n: int, xp: np.ndarray, xs: np.ndarray, kh: int, kw: int, sh: int, sw: int,
-                ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool) -> None:  # pragma: no cover - compiled
-    """Fill xs (C, KI, kw, L) for image n: xs[c, ii, j, r*Wo + wo] = x_pad[n, c, r*sr + ii*dh, wo*sw + j*dw].
+                ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool, R: int,
+                d0: int) -> None:  # pragma: no cover - compiled
+    """Fill xs (C, KI, kw, L) for image n: xs[c, ii, j, d0 + r*Wo + wo] = x_pad[n, c, r*sr + ii*dh, wo*sw + j*dw]
+    for the R rows r < R.
 
-    ``shift`` (used when sh == 1): KI = xs.shape[1] = 1, sr = 1 and the row tap is a shift of i*dh rows;
-    otherwise KI = kh and sr = sh.  R = rows filled; the tail of each row of xs past R*Wo is slack for
-    partial tiles.  xp (C, Hp, Wp) is scratch for the zero-padded image.
+    ``shift`` (used when sh == 1 on large planes): KI = xs.shape[1] = 1, sr = 1 and the row tap is a
+    shift of i*dh rows; otherwise KI = kh and sr = sh.  xp (C, Hp, Wp) is scratch for the zero-padded
+    image.  The caller zeroes the slack past the last image (read by partial tiles).
 
     Indices are cast to unsigned so that Numba emits no negative-index wraparound and LLVM vectorises
-    the copies (these rows are short: 8 to 32 values).
+    the copies (these rows are short: 4 to 32 values).
     """
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     Hp, Wp = xp.shape[1], xp.shape[2]
-    KI, L = xs.shape[1], xs.shape[3]
-    R = (L - tile_lanes(x.dtype)) // Wo
+    KI = xs.shape[1]
     sr = 1 if shift else sh
     w0, w1 = min(max(pw, 0), Wp), min(max(W + pw, 0), Wp)       # padded columns that hold x
     for c in range(C):
@@ -76,7 +83,7 @@ def expand_rows(x: np.ndarray, n: int, xp: np.ndarray, xs: np.ndarray, kh: int, 
                 dst = xs[c, ii, j]
                 for r in range(R):
                     src = xp[c, r * sr + ii * dh]
-                    d = r * Wo
+                    d = d0 + r * Wo
                     b = j * dw
                     if sw == 1:
                         for wo in range(Wo):
@@ -84,42 +91,50 @@ def expand_rows(x: np.ndarray, n: int, xp: np.ndarray, xs: np.ndarray, kh: int, 
                     else:
                         for wo in range(Wo):
                             dst[np.uint64(d + wo)] = src[np.uint64(b + wo * sw)]
-                for q in range(R * Wo, L):
-                    dst[np.uint64(q)] = 0
 
 
 @njit(cache=True, boundscheck=False, inline="always")
-def _store(y3: np.ndarray, n: int, o: int, p0: int, nl: int, acc: np.ndarray,
+def _store(y3: np.ndarray, n0: int, P: int, o: int, q0: int, nl: int, acc: np.ndarray,
            bias: np.ndarray) -> None:  # pragma: no cover - compiled
-    """y3[n, o, p0:p0+nl] = acc[:nl] + bias[o], for an existing channel o."""
+    """y3[n0 + q // P, o, q % P] = acc[q - q0] + bias[o] for the columns q0 <= q < q0 + nl, channel o < O."""
     O = y3.shape[1]
     if o < O:
-        row = y3[n, o]
         b = bias[o]
-        for l in range(nl):
-            row[p0 + l] = acc[l] + b
+        m0, m1 = q0 // P, (q0 + nl - 1) // P
+        if m0 == m1:                   # the tile lies in one image (always so when G == 1)
+            row = y3[n0 + m0, o]
+            p0 = q0 - m0 * P
+            for l in range(nl):
+                row[p0 + l] = acc[l] + b
+        else:
+            for l in range(nl):
+                q = q0 + l
+                y3[n0 + q // P, o, q % P] = acc[l] + b
 
 
 @njit(cache=True, parallel=True, fastmath=FM, boundscheck=False)
 def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray, kh: int, kw: int, sh: int,
-                sw: int, ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool, R: int, ogroups: int,
+                sw: int, ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool, R: int, G: int, ogroups: int,
                 nchunks: int) -> None:  # pragma: no cover
     """y3[n, o, p] = bias[o] + sum_{c,i,j} wt[(c, i, j), o] x_pad[n, c, ho*sh + i*dh, wo*sw + j*dw].
 
     x: (N, C, H, W) any strides;  wt: (C*kh*kw, Op) the weight transposed, Op = O rounded up to
     TILE_O (zero columns);  y3: (N, O, Ho*Wo) with contiguous last axis;  bias: (O,).
-    Work items: (image, group of output-channel tiles); ``ogroups`` > 1 splits an image's channel
-    tiles over threads when there are few images (each then expands the image itself).
+    R: rows expanded per image (Ho + dh*(kh-1) with ``shift``, else Ho);  G: images per tile group
+    (1 with ``shift``).  Work items: (group of G images, group of output-channel tiles); ``ogroups`` > 1
+    splits a group's channel tiles over threads when there are few groups (each then expands it itself).
     """
     N, C = x.shape[0], x.shape[1]
     O, P = y3.shape[1], y3.shape[2]
     ntile_o = wt.shape[1] // TILE_O
     LANES = tile_lanes(x.dtype)      # pixels per tile: one tile row is 2 zmm (AVX-512) or 1 ymm (AVX2)
-    L = R * Wo + LANES
+    B = R * Wo                       # columns of xs per image
+    L = G * B + LANES
     KI = 1 if shift else kh
     Hp = R if shift else (R - 1) * sh + dh * (kh - 1) + 1         # rows of the padded image that are read
     Wp = (Wo - 1) * sw + dw * (kw - 1) + 1
-    T = N * ogroups
+    T = -(-N // G) * ogroups
+    nruns, runlen = (C * kh, kw) if shift else (1, C * kh * kw)
     for ch in prange(nchunks):
         xs = np.empty((C, KI, kw, L), dtype=x.dtype)
         xsf = xs.reshape(-1)
@@ -133,11 +148,17 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray,
         a6 = carray(tile_alloc(x.dtype), LANES)
         a7 = carray(tile_alloc(x.dtype), LANES)
         for t in range(ch * T // nchunks, (ch + 1) * T // nchunks):
-            n, g = t // ogroups, t % ogroups
-            expand_rows(x, n, xp, xs, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift)
+            n0, g = t // ogroups * G, t % ogroups
+            gc = min(G, N - n0)
+            for m in range(gc):
+                expand_rows(x, n0 + m, xp, xs, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, m * B)
+            for cc in range(C * KI * kw):             # slack read by the last, partial tile
+                for q in range(gc * B, L):
+                    xsf[np.uint64(cc * L + q)] = 0
+            Q = P if shift else gc * P             # columns computed: (image, pixel) pairs of the group
             for ot in range(g, ntile_o, ogroups):
                 o0 = ot * TILE_O
-                for p0 in range(0, P, LANES):
+                for p0 in range(0, Q, LANES):
                     for l in range(LANES):
                         a0[l] = 0
                         a1[l] = 0
@@ -147,32 +168,33 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray,
                         a5[l] = 0
                         a6[l] = 0
                         a7[l] = 0
-                    for c in range(C):
-                        for i in range(kh):
-                            ii = 0 if shift else i
-                            s = p0 + (i * dh * Wo if shift else 0)
-                            for j in range(kw):
-                                # the 32 pixels of tap (c, i, j); unsigned index: no wraparound test
-                                xb = np.uint64(((c * KI + ii) * kw + j) * L + s)
-                                wk = wt[(c * kh + i) * kw + j, o0:o0 + TILE_O]       # 8 channels' weights
-                                w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
-                                w4, w5, w6, w7 = wk[4], wk[5], wk[6], wk[7]
-                                for l in range(LANES):
-                                    v = xsf[xb + np.uint64(l)]
-                                    a0[l] += w0 * v
-                                    a1[l] += w1 * v
-                                    a2[l] += w2 * v
-                                    a3[l] += w3 * v
-                                    a4[l] += w4 * v
-                                    a5[l] += w5 * v
-                                    a6[l] += w6 * v
-                                    a7[l] += w7 * v
-                    nl = min(LANES, P - p0)
-                    _store(y3, n, o0, p0, nl, a0, bias)
-                    _store(y3, n, o0 + 1, p0, nl, a1, bias)
-                    _store(y3, n, o0 + 2, p0, nl, a2, bias)
-                    _store(y3, n, o0 + 3, p0, nl, a3, bias)
-                    _store(y3, n, o0 + 4, p0, nl, a4, bias)
-                    _store(y3, n, o0 + 5, p0, nl, a5, bias)
-                    _store(y3, n, o0 + 6, p0, nl, a6, bias)
-                    _store(y3, n, o0 + 7, p0, nl, a7, bias)
+                    # taps come in runs of consecutive rows of xs and of wt: with ``shift``, the kw
+                    # column taps of one (c, i), shifted by i*dh rows; without, all C*kh*kw taps at once
+                    for run in range(nruns):
+                        c, i = run // kh, run % kh
+                        xb0 = (c * kw * L + p0 + i * dh * Wo) if shift else p0
+                        for t in range(run * runlen, (run + 1) * runlen):
+                            # the 32 pixels of tap t = (c, i, j); unsigned index: no wraparound test
+                            xb = np.uint64(xb0 + (t - run * runlen) * L)
+                            wk = wt[t, o0:o0 + TILE_O]       # 8 channels' weights
+                            w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
+                            w4, w5, w6, w7 = wk[4], wk[5], wk[6], wk[7]
+                            for l in range(LANES):
+                                v = xsf[xb + np.uint64(l)]
+                                a0[l] += w0 * v
+                                a1[l] += w1 * v
+                                a2[l] += w2 * v
+                                a3[l] += w3 * v
+                                a4[l] += w4 * v
+                                a5[l] += w5 * v
+                                a6[l] += w6 * v
+                                a7[l] += w7 * v
+                    nl = min(LANES, Q - p0)
+                    _store(y3, n0, P, o0, p0, nl, a0, bias)
+                    _store(y3, n0, P, o0 + 1, p0, nl, a1, bias)
+                    _store(y3, n0, P, o0 + 2, p0, nl, a2, bias)
+                    _store(y3, n0, P, o0 + 3, p0, nl, a3, bias)
+                    _store(y3, n0, P, o0 + 4, p0, nl, a4, bias)
+                    _store(y3, n0, P, o0 + 5, p0, nl, a5, bias)
+                    _store(y3, n0, P, o0 + 6, p0, nl, a6, bias)
+                    _store(y3, n0, P, o0 + 7, p0, nl, a7, bias)

@@ -3,7 +3,8 @@
 Same functions, arguments and results as ``conv_reference.py`` (read that file for the maths), built
 from register-blocked Numba kernels (``_conv_direct.py``, ``_conv_wgrad.py``; no im2col matrix):
 
-* **forward** ``y = conv2d(x, w, b)``: ``conv_direct``, tiles of 8 channels x 32 pixels in registers.
+* **forward** ``y = conv2d(x, w, b)``: ``conv_direct``, tiles of 8 channels x 32 pixels in registers
+  (on planes under 64 pixels the 32 pixels run across several images).
 * **input gradient** ``dL/dx``: with stride 1 it is itself a convolution of ``gy`` with the weight
   flipped in space and transposed in channels, padded by ``d(k-1) - p``:
 
@@ -11,7 +12,13 @@ from register-blocked Numba kernels (``_conv_direct.py``, ``_conv_wgrad.py``; no
                      = conv2d(gy, w')[c, h, w],  w'[c, o, i', j'] = w[o, c, kh-1-i', kw-1-j'],
 
   so it reuses the forward kernel.  With a larger stride (not in the course's CIFAR network, used by
-  DCGAN): one BLAS ``dcols = W^T gy`` per chunk of images, then ``col2im`` in Numba.
+  DCGAN) it splits into ``sh*sw`` phases: the input pixels h = rh + sh*a of one phase receive ``gy``
+  only through the taps with (rh + p - i d) divisible by sh, and for them it is again a stride-1
+  convolution of ``gy`` with that sub-kernel (``_phase_taps`` derives its padding and dilation).  For
+  DCGAN's k4 s2 p1 each phase is a 2x2 convolution on planes of 4x4 to 16x16 pixels, which is why the
+  forward kernel's tiles span several images on small planes.  Only with fewer than 8 input channels
+  (DCGAN's last generator layer), where 8-channel tiles would be mostly empty: one BLAS
+  ``dcols = W^T gy`` per chunk of images, then ``col2im`` in Numba.
 * **weight and bias gradients**: ``conv_wgrad``, tiles of 8 taps x 32 channels in registers, summed
   over each thread's images into a private buffer.
 
@@ -31,7 +38,9 @@ from ._scratch import tile_lanes
 from .shapes import IntPair, check_float_arrays, conv2d_output_shape, conv_transpose2d_output_shape, pair
 
 WGRAD_STAGE = 51200    # values of the staged receptive-field rows per thread in the weight gradient (~200 KB)
-BLAS_CHUNK_BYTES = 4 << 20   # im2col / col2im buffers of the BLAS paths stay about this size
+BLAS_CHUNK_BYTES = 4 << 20   # im2col / col2im buffers of the BLAS path stay about this size
+GROUP_COLUMNS = 128          # small planes: tiles span images until a group has this many (image, pixel) columns
+GROUP_BYTES = 512 << 10      # ... and its im2col stays within this (per thread, in L2)
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
            "conv2d_output_shape", "conv_transpose2d_output_shape"]
@@ -76,13 +85,22 @@ def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndar
     bias = np.zeros(O, dtype=dtype) if b is None else b
     assert y.strides[3] == dtype.itemsize and y.strides[2] == Wo * dtype.itemsize
     y3 = y.reshape(N, O, Ho * Wo)      # a view (the last two axes are contiguous): the kernel writes into y
-    shift = sh == 1                    # see _conv_direct: rows are shifted views when sh == 1
-    R = Ho + dh * (kh - 1) if shift else Ho
+    lanes, P = tile_lanes(dtype), Ho * Wo
+    # see _conv_direct: rows are shifted views when sh == 1 and the plane fills tiles; on small planes
+    # the full im2col of G images side by side, so that tiles span images
+    shift = sh == 1 and P >= 2 * lanes
     threads = numba.get_num_threads()
+    if shift:
+        R, G = Ho + dh * (kh - 1), 1
+    else:
+        per_image = C * kh * kw * P * dtype.itemsize               # bytes of one image's im2col
+        R, G = Ho, max(1, min(N, -(-GROUP_COLUMNS // P), GROUP_BYTES // per_image))
+        G = max(1, min(G, -(-N // threads)))                        # at least one group per thread
+    ngroups = -(-N // G)
     ntile_o = wt.shape[1] // D.TILE_O
-    ogroups = 1 if N >= 2 * threads else min(ntile_o, -(-2 * threads // N))
-    D.conv_direct(x, wt, bias, y3, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, ogroups,
-                  min(N * ogroups, 4 * threads))
+    ogroups = 1 if ngroups >= 2 * threads else min(ntile_o, -(-2 * threads // ngroups))
+    D.conv_direct(x, wt, bias, y3, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, G, ogroups,
+                  min(ngroups * ogroups, 4 * threads))
 
 
 def _input_grad_into(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tuple[int, int],
@@ -102,6 +120,34 @@ def _input_grad_into(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tupl
         w_flip = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])   # (C, O, kh, kw)
         _forward_into(gy, w_flip, None, gx, (1, 1), (dh * (kh - 1) - ph, dw * (kw - 1) - pw), dilation)
         return
+    if C < D.TILE_O:               # a few input channels (DCGAN's last generator layer): 8-channel tiles
+        _input_grad_blas(gy, w, gx, stride, padding, dilation)      # would be mostly empty
+        return
+    H, W = gx.shape[2:]
+    for rh in range(min(sh, H)):
+        ti, offh, d2h = _phase_taps(rh, kh, sh, ph, dh)
+        for rw in range(min(sw, W)):
+            tj, offw, d2w = _phase_taps(rw, kw, sw, pw, dw)
+            out = gx[:, :, rh::sh, rw::sw]
+            if len(ti) == 0 or len(tj) == 0:      # no tap lands on this phase
+                out[...] = 0
+                continue
+            # the phase's sub-kernel, taps in increasing offset order, as a (C, O, ki, kj) conv weight
+            wp = np.ascontiguousarray(w[:, :, ti[:, None], tj[None, :]].transpose(1, 0, 2, 3))
+            it = out.itemsize
+            if out.strides[3] == it and out.strides[2] == out.shape[3] * it:    # rows contiguous: write in place
+                _forward_into(gy, wp, None, out, (1, 1), (-offh, -offw), (d2h, d2w))
+            else:
+                tmp = np.empty(out.shape, dtype=gx.dtype)
+                _forward_into(gy, wp, None, tmp, (1, 1), (-offh, -offw), (d2h, d2w))
+                out[...] = tmp
+
+
+def _input_grad_blas(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tuple[int, int],
+                     padding: tuple[int, int], dilation: tuple[int, int]) -> None:
+    """gx = col2im(W^T gy): one BLAS product per chunk of images, folded back in Numba (``_col2im.py``)."""
+    N, O, Ho, Wo = gy.shape
+    _, C, kh, kw = w.shape
     Kn, P = C * kh * kw, Ho * Wo
     wt = np.ascontiguousarray(w.reshape(O, Kn).T)                                    # (K, O)
     nimg = max(1, min(N, BLAS_CHUNK_BYTES // (Kn * P * gy.dtype.itemsize)))
@@ -111,7 +157,24 @@ def _input_grad_into(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tupl
     for n0 in range(0, N, nimg):
         nc = min(nimg, N - n0)
         np.matmul(wt, gy3[n0:n0 + nc], out=dcols[:nc])
-        K.col2im_chunk(dcols[:nc], n0, gx, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+        K.col2im_chunk(dcols[:nc], n0, gx, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0],
+                       dilation[1], Ho, Wo)
+
+
+def _phase_taps(r: int, k: int, s: int, p: int, d: int) -> tuple[np.ndarray, int, int]:
+    """The taps of one phase of a strided input gradient, along one axis.
+
+    Input position h = r + s*a (phase r, 0 <= r < s) receives gy[ho] through tap i exactly when
+    h + p - i*d = ho*s, i.e. when (r + p - i*d) is a multiple of s; then ho = a + off_i with
+    off_i = (r + p - i*d) / s.  So phase r of dL/dx is a stride-1 correlation of gy with the taps
+    ``i`` listed by increasing offset (decreasing i), starting at offset ``off`` (a padding of -off)
+    and ``d2`` apart (a dilation): returns (taps i, off, d2).
+    """
+    taps = np.array([i for i in range(k - 1, -1, -1) if (r + p - i * d) % s == 0], dtype=np.intp)
+    if len(taps) == 0:
+        return taps, 0, 1
+    offs = (r + p - taps * d) // s
+    return taps, int(offs[0]), int(offs[1] - offs[0]) if len(taps) > 1 else 1
 
 
 def _weight_grad(x: np.ndarray, gy: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
