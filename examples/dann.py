@@ -71,7 +71,7 @@ from minidl.models.dann import DANN, dann_lr, grad_reverse, grl_lambda
 # --------------------------------------------------------------------------- 1. data
 @dataclass
 class Domains:
-    """Images ``(N, 3, S, S)`` float32 in [0, 1] minus the training images' per-pixel mean."""
+    """Images ``(N, 3, S, S)`` float32 in [0, 1] minus the training images' per-channel mean."""
     Xs: np.ndarray                 # source train (labelled)
     ys: np.ndarray
     Xs_test: np.ndarray
@@ -82,6 +82,7 @@ class Domains:
     Xt_real: np.ndarray | None     # real MNIST-M (evaluation only)
     yt_real: np.ndarray | None
     description: str
+    train_digits: np.ndarray       # indices of the digits behind Xs and Xt (MNIST test indices with real data)
 
 
 def check_domains(Xs: np.ndarray, Xt: np.ndarray, what: str = "target") -> None:
@@ -167,7 +168,7 @@ def load_domains(args: argparse.Namespace, cache: Path) -> Domains:
     mean = np.concatenate([Xs, Xt]).mean(axis=(0, 2, 3), keepdims=True)
     norm = lambda X: None if X is None else (X - mean).astype(np.float32)  # noqa: E731
     return Domains(norm(Xs), y[tr], norm(Xs_test), y[te], norm(Xt), norm(Xt_test), y[te], norm(Xt_real),
-                   yt_real, desc)
+                   yt_real, desc, tr)
 
 
 # --------------------------------------------------------------------------- 2. training (naive or DANN)
