@@ -167,13 +167,15 @@ def trained_setup(args: argparse.Namespace, B: Backend, dist: Distributed) -> di
     tr, te = stratified_split(y, 0.25, seed=args.seed)
     te = np.random.default_rng(args.seed).permutation(te)      # folders are sorted by class: mix the shown images
     mean, std = X[tr].mean(axis=(0, 2, 3)).tolist(), X[tr].std(axis=(0, 2, 3)).tolist()
-    model = T.train_classifier(B, B.model_to(net), T.normalise(X[tr], mean, std), y[tr], steps, 32, args.lr,
+    batch, lr = dist.global_batch_and_lr(32, args.lr)          # as one process (--scale-lr: both x world)
+    model = T.train_classifier(B, B.model_to(net), T.normalise(X[tr], mean, std), y[tr], steps, batch, lr,
                                args.seed, "train", dist)
     arch = "tiny_net" if args.quick else "cifar_net"
     return dict(model=model, X=X[te][:25], y=y[te][:25], classes=classes, mean=mean, std=std,
                 test_X=X[te][:n_fgsm], test_y=y[te][:n_fgsm],
                 description=f"{what}: seeded stratified 75/25 split, the held-out part, 3x32x32",
-                weights=f"none: {arch} trained by minidl in this chapter ({steps} SGD steps of 32 on the 75 % part)")
+                weights=f"none: {arch} trained by minidl in this chapter ({steps} SGD steps of {batch} on the 75 % "
+                        "part)")
 
 
 # --------------------------------------------------------------------------- figures
