@@ -93,6 +93,31 @@ def expand_rows(x: np.ndarray, n: int, xp: np.ndarray, xs: np.ndarray, kh: int, 
                             dst[np.uint64(d + wo)] = src[np.uint64(b + wo * sw)]
 
 
+@njit(cache=True, boundscheck=False)
+def expand_gather(x: np.ndarray, n: int, xpc: np.ndarray, xs2: np.ndarray, idx: np.ndarray,
+                  d0: int) -> None:  # pragma: no cover - compiled
+    """The im2col of image n on a small plane: xs2[c*kh*kw + t, d0 + p] = x[n, c].flat[idx[t, p]].
+
+    idx (kh*kw, P) holds, for tap t = (i, j) and output pixel p = (ho, wo), the position h*W + w of
+    x_pad[ho*sh + i*dh, wo*sw + j*dw] in the plane, or H*W where it falls in the padding; xpc (H*W + 1)
+    is scratch for one plane followed by that zero.  One flat gather loop per tap instead of a short
+    copy per (tap, row): on 4x4 planes the rows are 4 values long and the loop overhead dominated.
+    """
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    KK, P = idx.shape
+    for c in range(C):
+        for h in range(H):
+            src = x[n, c, h]
+            for w in range(W):
+                xpc[h * W + w] = src[w]
+        xpc[H * W] = 0
+        for t in range(KK):
+            dst = xs2[c * KK + t]
+            it = idx[t]
+            for q in range(P):
+                dst[np.uint64(d0 + q)] = xpc[it[q]]
+
+
 @njit(cache=True, boundscheck=False, inline="always")
 def _store(y3: np.ndarray, n0: int, P: int, o: int, q0: int, nl: int, acc: np.ndarray,
            bias: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -114,14 +139,14 @@ def _store(y3: np.ndarray, n0: int, P: int, o: int, q0: int, nl: int, acc: np.nd
 
 @njit(cache=True, parallel=True, fastmath=FM, boundscheck=False)
 def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray, kh: int, kw: int, sh: int,
-                sw: int, ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool, R: int, G: int, ogroups: int,
-                nchunks: int) -> None:  # pragma: no cover
+                sw: int, ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool, R: int, G: int, idx: np.ndarray,
+                ogroups: int, nchunks: int) -> None:  # pragma: no cover
     """y3[n, o, p] = bias[o] + sum_{c,i,j} wt[(c, i, j), o] x_pad[n, c, ho*sh + i*dh, wo*sw + j*dw].
 
     x: (N, C, H, W) any strides;  wt: (C*kh*kw, Op) the weight transposed, Op = O rounded up to
     TILE_O (zero columns);  y3: (N, O, Ho*Wo) with contiguous last axis;  bias: (O,).
     R: rows expanded per image (Ho + dh*(kh-1) with ``shift``, else Ho);  G: images per tile group
-    (1 with ``shift``).  Work items: (group of G images, group of output-channel tiles); ``ogroups`` > 1
+    (1 with ``shift``);  idx: the gather table of ``expand_gather`` (used without ``shift``).  Work items: (group of G images, group of output-channel tiles); ``ogroups`` > 1
     splits a group's channel tiles over threads when there are few groups (each then expands it itself).
     """
     N, C = x.shape[0], x.shape[1]
@@ -138,7 +163,9 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray,
     for ch in prange(nchunks):
         xs = np.empty((C, KI, kw, L), dtype=x.dtype)
         xsf = xs.reshape(-1)
-        xp = np.empty((C, Hp, Wp), dtype=x.dtype)
+        xp = np.empty((C, Hp, Wp) if shift else (0, 0, 0), dtype=x.dtype)
+        xpc = np.empty(x.shape[2] * x.shape[3] + 1, dtype=x.dtype)
+        xs2 = xs.reshape(C * KI * kw, L)
         a0 = carray(tile_alloc(x.dtype), LANES)
         a1 = carray(tile_alloc(x.dtype), LANES)
         a2 = carray(tile_alloc(x.dtype), LANES)
@@ -151,7 +178,10 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray,
             n0, g = t // ogroups * G, t % ogroups
             gc = min(G, N - n0)
             for m in range(gc):
-                expand_rows(x, n0 + m, xp, xs, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, m * B)
+                if shift:
+                    expand_rows(x, n0 + m, xp, xs, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, m * B)
+                else:
+                    expand_gather(x, n0 + m, xpc, xs2, idx, m * B)
             for cc in range(C * KI * kw):             # slack read by the last, partial tile
                 for q in range(gc * B, L):
                     xsf[np.uint64(cc * L + q)] = 0

@@ -99,8 +99,22 @@ def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndar
     ngroups = -(-N // G)
     ntile_o = wt.shape[1] // D.TILE_O
     ogroups = 1 if ngroups >= 2 * threads else min(ntile_o, -(-2 * threads // ngroups))
-    D.conv_direct(x, wt, bias, y3, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, G, ogroups,
+    idx = np.zeros((0, 0), dtype=np.intp) if shift else _gather_table(x.shape[2:], (kh, kw), (Ho, Wo), stride,
+                                                                      pad_tl, dilation)
+    D.conv_direct(x, wt, bias, y3, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, G, idx, ogroups,
                   min(ngroups * ogroups, 4 * threads))
+
+
+def _gather_table(hw: tuple[int, int], k: tuple[int, int], out: tuple[int, int], stride: tuple[int, int],
+                  pad_tl: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
+    """(kh*kw, Ho*Wo): position h*W + w in the input plane read by tap (i, j) at output pixel (ho, wo),
+    h = ho*sh + i*dh - ph, w = wo*sw + j*dw - pw; H*W (the zero after the plane) where it is padding."""
+    (H, W), (kh, kw), (Ho, Wo) = hw, k, out
+    h = np.arange(Ho)[None, :] * stride[0] + np.arange(kh)[:, None] * dilation[0] - pad_tl[0]     # (kh, Ho)
+    w = np.arange(Wo)[None, :] * stride[1] + np.arange(kw)[:, None] * dilation[1] - pad_tl[1]     # (kw, Wo)
+    inside = ((h >= 0) & (h < H))[:, None, :, None] & ((w >= 0) & (w < W))[None, :, None, :]
+    pos = h[:, None, :, None] * W + w[None, :, None, :]                                          # (kh, kw, Ho, Wo)
+    return np.where(inside, pos, H * W).reshape(kh * kw, Ho * Wo).astype(np.intp)
 
 
 def _input_grad_into(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tuple[int, int],
