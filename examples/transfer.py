@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run.metrics["pretrain_time_s"] = round(time.perf_counter() - t0, 1)
         arch = "tiny_net" if args.quick else "cifar_net"
         width = " at 1/8 width" if args.quick else ""
-        weights = f"none: {arch} (the course's CIFAR network{width}) pretrained by minidl on {source_desc}"
+        weights = f"none: {arch} (the course's CIFAR network{width}) pretrained by {B.name} on {source_desc}"
         layers = {"pool3": model.pool3, "relu4": model.relu4, "fc5": model.fc5}
     target = load_target(args, side)
     run.note(f"target: {target.description}; backend {B.name} ({B.device})")
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         train_size=len(target.y_train), test_size=len(target.y_test), transfer_table=table, world_size=dist.world,
         layers=[{k: v for k, v in r.items() if k != "predictions"} for r in rows])
     run.note(f"transfer ({best['layer']} + linear SVM, C={best['best_c']:g}, layer chosen by CV): test accuracy "
-             f"{best['test_accuracy']:.3f}; linear head (minidl) {head_acc:.3f}; the same network from scratch "
+             f"{best['test_accuracy']:.3f}; linear head ({B.name}) {head_acc:.3f}; the same network from scratch "
              f"with the same {steps} steps: {scratch_acc:.3f}")
     if not args.weights:
         run.note("ImageNet weights would do much better: the course reports 0.89 on 15-Scene with VGG16 relu7 + "

@@ -174,7 +174,7 @@ def trained_setup(args: argparse.Namespace, B: Backend, dist: Distributed) -> di
     return dict(model=model, X=X[te][:25], y=y[te][:25], classes=classes, mean=mean, std=std,
                 test_X=X[te][:n_fgsm], test_y=y[te][:n_fgsm],
                 description=f"{what}: seeded stratified 75/25 split, the held-out part, 3x32x32",
-                weights=f"none: {arch} trained by minidl in this chapter ({steps} SGD steps of {batch} on the 75 % "
+                weights=f"none: {arch} trained by {B.name} in this chapter ({steps} SGD steps of {batch} on the 75 % "
                         "part)")
 
 

@@ -4,8 +4,9 @@ Both chapters train with ``transfer.train_classifier``: under ``--distributed`` 
 batches and takes its share, and DDP's averaged gradient is the one-process mean-loss gradient (checked
 step by step in tests/test_ddp.py). So a 2-process run and a 1-process run from the same seed do the same
 steps, up to float32 rounding (the sums are grouped per rank); the features and FGSM counts, computed by
-shares and summed over the ranks, cover every image exactly once. The runs are small (few steps, few
-images): the check is the agreement, not the accuracy.
+shares and summed over the ranks, cover every image exactly once. The chapter runs are small (few steps,
+few images): the check is the agreement, not the accuracy. The training loop itself is checked tightly:
+in float64 the 2-rank weights after several steps equal the 1-process ones at the house tolerance.
 
 The ranks are forked from this process (torch is already imported) rather than started by torchrun, which
 would import torch and torch._dynamo again in each.
@@ -38,18 +39,69 @@ def _rank(chapter: str, argv: list[str], rank: int, port: int) -> None:
     importlib.import_module(f"examples.{chapter}").main(argv + ["--distributed"])
 
 
-def _two_processes(chapter: str, argv: list[str]) -> None:
+def _two_processes(chapter: str, argv: list[str], target: Any = None) -> None:
+    """Fork two ranks running ``examples.<chapter>.main(argv + ["--distributed"])`` (or ``target(rank, port)``)."""
     with socket.socket() as sock:  # a free port for the process group's rendezvous
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     import torch._dynamo  # noqa: F401  (DDP imports it: once here, not in each child)
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_rank, args=(chapter, argv, r, port)) for r in (0, 1)]
+    procs = [ctx.Process(target=_rank, args=(chapter, argv, r, port)) if target is None else
+             ctx.Process(target=target, args=(r, port)) for r in (0, 1)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=180)
     assert [p.exitcode for p in procs] == [0, 0], f"{chapter}: a rank failed (exit codes {[p.exitcode for p in procs]})"
+
+
+STEPS, BATCH = 4, 7   # shares of 4 and 3: an uneven split
+
+
+def _train(dist: Any) -> dict[str, np.ndarray]:
+    """``transfer.train_classifier`` in float64 on fixed data from fixed weights; the trained parameters."""
+    from examples import transfer
+    from minidl.interop import backend
+    B = backend("torch")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3, 32, 32)), rng.integers(0, 4, 20)
+    torch.manual_seed(0)
+    net = transfer.tiny_net(torch.nn, 4).double()
+    net = transfer.train_classifier(B, net, X, y, STEPS, BATCH, 0.05, 0, "train", dist)
+    return {k: v.detach().numpy() for k, v in net.state_dict().items()}
+
+
+def _train_rank(rank: int, port: int) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    import argparse
+
+    from examples._distributed import Distributed
+    from minidl.interop import backend
+    dist = Distributed(backend("torch"), argparse.Namespace(distributed=True, scale_lr=False))
+    params = _train(dist)
+    if dist.is_main:
+        np.savez(os.environ["DDP_TRANSFER_OUT"], **params)
+    dist.close()
+
+
+def test_train_classifier_takes_the_one_process_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chapters' training loop on 2 ranks (DDP, batches of 7 split 4 + 3) ends at the one-process
+    weights after several SGD-with-momentum steps: float64, the house tolerance (only the order of the
+    additions differs)."""
+    monkeypatch.setenv("DDP_TRANSFER_OUT", str(tmp_path / "two.npz"))
+    _two_processes("train_classifier", [], target=_train_rank)
+    from examples.transfer import Alone
+    one = _train(Alone())
+    from examples.transfer import tiny_net
+    torch.manual_seed(0)
+    start = tiny_net(torch.nn, 4).double().state_dict()
+    assert not np.allclose(one["fc5.weight"], start["fc5.weight"].numpy())   # the steps did move the weights
+    with np.load(tmp_path / "two.npz") as two:
+        assert sorted(two.files) == sorted(one)
+        for k, v in one.items():
+            np.testing.assert_allclose(two[k], v, rtol=1e-7, atol=1e-9, err_msg=k)
 
 
 def _one_process(chapter: str, argv: list[str]) -> dict[str, Any]:
