@@ -54,3 +54,22 @@ def test_wrong_shapes_and_pickles_are_refused(tmp_path: Path) -> None:
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(UserError, match="obj.npy"):
         load_ood_images(tmp_path / "obj.npy")
+
+
+def test_random_shifts_translate_each_image_by_its_own_offset() -> None:
+    from scipy.ndimage import shift as nd_shift
+
+    from examples.uncertainty import random_shifts
+    x = np.random.default_rng(1).random((6, 1, 7, 9)).astype(np.float32)
+    got = random_shifts(x, np.random.default_rng(5), 2)
+    dy, dx = np.random.default_rng(5).integers(0, 5, (2, 6))              # the offsets it drew
+    for i in range(6):  # scipy: out[r, c] = in[r - sy, c - sx], zero outside; integer shifts are exact
+        want = nd_shift(x[i, 0], (2 - dy[i], 2 - dx[i]), order=0, mode="constant", cval=0.0)
+        np.testing.assert_array_equal(got[i, 0], want)
+    assert got.shape == x.shape and got.dtype == x.dtype
+
+
+def test_bad_shift_is_a_user_error(tmp_path: Path) -> None:
+    from examples import uncertainty
+    with pytest.raises(UserError, match="--shift 4.*8-pixel"):
+        uncertainty.main(["--quick", "--shift", "4", "--out", str(tmp_path)])
