@@ -3,172 +3,69 @@
     python -m examples dann --quick                       # embedded digits -> texture-composited digits
     python -m examples dann --data-dir ../shared/data     # MNIST -> MNIST-M, scored on the real MNIST-M images
     python -m examples dann ... --backend torch           # the same code on PyTorch
+    torchrun --nproc_per_node 2 -m examples dann ... --backend torch --distributed   # DDP, same global batch
 
-The problem: labelled *source* images (MNIST) and unlabelled *target* images (MNIST-M: the same digits
-over natural-image patches, colours inverted under the ink). A network trained on the source alone
+The problem: labelled *source* images (MNIST) and unlabelled *target* images (MNIST-M: the same kind of
+digits over natural-image patches, colours inverted under the ink). A network trained on the source alone
 (**naive**) reads black-background digits; on MNIST-M it is lost. DANN (Ganin & Lempitsky, 2015) adds a
 domain classifier on the features, trained to tell source (1) from target (0), and reverses its gradient
 before the features (``minidl.models.dann``, the GRL): the features are pushed to make the domains
-indistinguishable while staying good for the labels. Both runs below have the same budget (steps, batch
-of 64 source images, learning-rate schedule); DANN also sees 64 target images per step.
+indistinguishable while staying good for the labels.
 
-Data: MNIST from ``--data-dir`` (only the official 10,000 *test* images are in the shared data, so the
-source is a seeded stratified 80/20 split of them, and the run says so); the target training images are
-MNIST-M synthesised from the source training digits and BSDS500's train images (cached in
-``runs/.cache``); the target *test* score is on the real MNIST-M images (``--mnistm-dir``, default
-``<data-dir>/mnist_m``), which are never trained on. Real MNIST-M is 32x32: Ganin's 28x28 images
-with a 2-pixel border (their ink lines up with the binarised MNIST test digit padded by 2, correlation 0.72, against
-0.47 for the digit upscaled to 32), so the centre 28x28 is cropped (not resized, which would shrink and
-blur the digits) and the course's network sees 2,352 features. ``--quick`` uses scikit-learn's
-8x8 digits at 16x16 as the source and the same digits over procedural colour textures as the target.
+The recipe is Ganin's, as his TensorFlow reference (pumpikano/tf-dann) runs it: binarised source digits
+(MNIST-M's ink is a binary mask too), the per-channel mean of both training domains subtracted, weights
+N(0, 0.1^2) truncated and biases 0.1 (``--init tf``), SGD momentum 0.9 with mu0 = 0.01 annealed as
+mu0 / (1 + 10 p)^0.75, lambda = 2 / (1 + exp(-10 p)) - 1, and 64 images per step: naive 64 source,
+DANN 32 source + 32 target. Both runs have the same number of steps.
 
-What to look at: ``tsne.png`` (naive: two separate clouds, one per domain; a working DANN mixes them) and
-``curves.png`` (in a working DANN the domain classifier's accuracy falls towards 50 % as lambda grows).
+Data (``examples/_dann_data.py``): only the official 10,000 MNIST *test* images are in the shared data,
+and the real MNIST-M test images are drawn over those very digits (image k over digit k), so the 4,500
+digits under the real images are left out; the source is a seeded stratified 80/20 split of the other
+5,500. The target's training images are MNIST-M synthesised from the source's training digits and
+BSDS500's train images, as the course does; the synthetic target from the held-out digits is the
+validation set (the recipe was chosen on it); the real MNIST-M images (centre 28x28 of their 32x32: a
+2-pixel border) are only scored. ``--quick``: scikit-learn's 8x8 digits at 16x16 over procedural textures.
 
-Measured (``--backend torch``, same code; shared 2-core AMD EPYC, heavily loaded, so times are upper
-bounds): naive 0.536 on the real MNIST-M images after 1,200 steps (lr 0.03) and 0.487 after 1,500 (lr
-0.01), close to the 0.52 of the paper. **DANN did not beat it within these budgets**: 0.343 after 1,200
-steps and 0.416 after 2,400 (lr 0.01), source accuracy 0.96-0.97; the domain classifier stays at ~98 %
-accuracy even with lambda near 1, i.e. the features never fool it. With the pixels also divided by their
-std the game diverged to NaN (hence the mean subtraction, and the stop on a non-finite loss). Open
-questions, not settled here: the budget (the paper trains ~8,600 steps on 55,000 + 55,000 images; here
-8,000 digits), the relative speed of the domain head, and whether the target images should come from other
-digits than the source's. (Those figures used a 32 -> 28 resize of the real images, since replaced by the
-centre crop.) Re-measured with the crop (torch, 1 thread, seed 0, 1,200 steps, lr 0.01, all 4,500 real
-images): naive 0.417 (0.407 on the first 1,500, against 0.388 with the resize), DANN 0.373 (0.360 against
-0.315), so the crop helps but DANN stays below naive; with ``--gamma 2`` (lambda reaching 0.76 at the end)
-DANN 0.457 against naive 0.417 (seed 1: 0.472 against 0.387, +8.5 points); ``--gamma 1``: 0.452 and 0.484 (seeds 0, 1). In all of
-these the domain classifier still ends at 96-98 %: a gentler lambda does less harm, it does not make the
-features domain-invariant, so the +15 points of the paper remain open. Diagnostics of the default DANN run: the label loss stays at 2.29 until
-step ~150 while lambda already passes 0.46 (step 120); between steps 120 and 240 the features' norm jumps
-from ~40 to ~1,600 (a 128-image batch) and the domain loss collapses to 0.04-0.07 (97 % accuracy), where its
-reversed gradient at the features is a third of the label gradient or less. Not the cause: the GRL (it
-reverses and scales as in torch), p, the domain labels, the target batches, binarising the source digits
-(same collapse by step 240), the data (synthetic and real target: per-channel means and stds within 0.012),
-tf-style initialisation (normal 0.1, bias 0.1: DANN 0.381, naive 0.428). One DANN step costs about the same
-on both backends (0.75 s vs 0.72 s, 64 + 64 images, min of 5, interleaved).
+What to look at: ``curves.png`` (the domain classifier's accuracy: where it stays far above 50 %, the
+features still give the domain away) and ``tsne.png`` (naive: one cloud per domain; DANN: closer).
+
+Measured (torch backend = the same code, 1 thread, AMD EPYC Zen 4 shared by five engineers, so no times
+here; accuracy on synthetic-target validation / on the 4,500 real MNIST-M images):
+
+| recipe | steps | seed | naive | DANN |
+|---|---|---|---|---|
+| before (grey source, per-pixel mean, torch init, 64 + 64) | 1,200 | 0 | 0.434 / 0.404 | 0.445 / 0.417 |
+| Ganin's (the default) | 1,500 | 0 | 0.514 / 0.485 | 0.572 / 0.547 |
+| Ganin's | 3,000 | 0 | 0.525 / 0.495 | 0.594 / 0.556 |
+RESULTS_PLACEHOLDER
+
+So DANN now beats naive by about 6 points; the paper's +25 (0.52 -> 0.77) and the issue's +15 are not
+reached. What changed the picture: the label head used to sit at chance for ~150 steps (PyTorch's
+default init) while lambda was already 0.46, and the features then blew up (norm 40 -> 1,600) with the
+domain classifier at 97-98 %; with Ganin's recipe (init, binarised source, mean and batch changed at
+once, not separated here) the label loss falls at once (0.4 by step 250), the features stay tame (norm
+35-70) and the domain classifier stays near 85 %. It does not fall further: 4x more synthetic
+target images (4 crops per digit) did not help (0.584 / 0.531), so the remaining gap is not the target's
+size; the paper trains 8,600 steps on 55,000 + 55,000 images, 12x the digits here.
 """
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from examples._dann_data import Domains, check_domains, digits_behind, load_domains  # noqa: F401 (re-exported)
 from examples._distributed import Distributed
-from examples._runner import Run, UserError, data_dir, make_parser, open_dataset
-from minidl.data import MNIST, load_digits, stratified_split
-from minidl.data.datasets import (MNISTM, load_backgrounds, synthesize_mnistm_cached, texture_backgrounds)
-from minidl.data.transforms import functional as TF
+from examples._runner import Run, UserError, make_parser
 from minidl.interop import Backend, backend
-from minidl.models.dann import DANN, dann_lr, grad_reverse, grl_lambda
+from minidl.models.dann import DANN, dann_lr, grl_lambda
 
 
-# --------------------------------------------------------------------------- 1. data
-@dataclass
-class Domains:
-    """Images ``(N, 3, S, S)`` float32 in [0, 1] minus the training images' per-channel mean."""
-    Xs: np.ndarray                 # source train (labelled)
-    ys: np.ndarray
-    Xs_test: np.ndarray
-    ys_test: np.ndarray
-    Xt: np.ndarray                 # target train: its labels are never used
-    Xt_test: np.ndarray            # synthesised target, held-out digits
-    yt_test: np.ndarray
-    Xt_real: np.ndarray | None     # real MNIST-M (evaluation only)
-    yt_real: np.ndarray | None
-    description: str
-    train_digits: np.ndarray       # indices of the digits behind Xs and Xt (MNIST test indices with real data)
-
-
-def check_domains(Xs: np.ndarray, Xt: np.ndarray, what: str = "target") -> None:
-    """Both domains go through one network: their images must have one shape."""
-    if Xs.shape[1:] != Xt.shape[1:]:
-        raise UserError(f"source images have shape {Xs.shape[1:]} but {what} images have {Xt.shape[1:]}; "
-                        "both domains must share (C, H, W) (resize one of them)")
-
-
-def _rgb(gray_uint8: np.ndarray) -> np.ndarray:
-    """(N, H, W) uint8 -> (N, 3, H, W) float32 in {0, 1}: the binarised digit (any ink), in all three channels.
-    Binarised as the course and Ganin's reference do: MNIST-M's ink is a binary mask too."""
-    return np.repeat((gray_uint8[:, None] > 0).astype(np.float32), 3, axis=1)
-
-
-def digits_behind(files: list[Path], n_digits: int) -> np.ndarray | None:
-    """The MNIST test indices under real MNIST-M test images: Ganin's MNIST-M test image k is MNIST test digit
-    k over a BSDS500 patch, and its file is numbered k (here the ink of image k lines up with digit k, and
-    the labels agree). None when the file names are not such numbers."""
-    try:
-        idx = np.array([int(f.stem) for f in files])
-    except ValueError:
-        return None
-    return idx if len(idx) and idx.min() >= 0 and idx.max() < n_digits else None
-
-
-def load_domains(args: argparse.Namespace, cache: Path) -> Domains:
-    root = data_dir(args)
-    Xt_real = yt_real = None
-    if args.quick or root is None:
-        X, y = load_digits()                                        # (1797, 1, 8, 8) in [0, 1]
-        digits = np.rint(TF.resize(X[:, 0], 16) * 255).astype(np.uint8)
-        digits[digits < 128] = 0        # the upscaled 8x8 digits are blurred: the ink is their darker half
-        tr, te = stratified_split(y, 0.25, seed=args.seed)
-        target_bg, desc_bg = texture_backgrounds(40, size=48, seed=args.seed), "procedural colour textures"
-        desc = ("scikit-learn digits at 16x16 (source, 75/25 split) -> the same digits composited over "
-                "procedural colour textures (target; no real MNIST-M in --quick)")
-    else:
-        mnist_root = root / "mnist" if (root / "mnist").is_dir() else root
-        test = open_dataset(args, MNIST, mnist_root, train=False)   # user errors (missing/corrupt files) named
-        digits, y = test.data, test.targets
-        mdir = Path(args.mnistm_dir) if args.mnistm_dir else root / "mnist_m"
-        try:
-            real = MNISTM(mdir)
-        except FileNotFoundError as e:
-            raise UserError(str(e)) from e
-        # honesty: the real MNIST-M test images are drawn over MNIST *test* digits, the very images the source
-        # comes from here; those digits are left out of the source and of the synthetic target
-        behind = digits_behind(real.files, len(digits))
-        keep = np.setdiff1d(np.arange(len(digits)), behind if behind is not None else [])
-        if len(keep) < 1000:
-            raise UserError(f"only {len(keep)} MNIST test digits are not behind the {len(real)} real MNIST-M images "
-                            f"of {mdir}: too few to train on (give fewer real images)")
-        tr_, te_ = stratified_split(y[keep], 0.2, seed=args.seed)
-        tr, te = keep[tr_], keep[te_]
-        bsds = Path(args.bsds_dir) if args.bsds_dir else root / "bsds500" / "train"
-        try:
-            target_bg, desc_bg = load_backgrounds(bsds), f"BSDS500 train images ({bsds})"
-        except FileNotFoundError as e:
-            raise UserError(str(e)) from e
-        # the 32x32 real images are Ganin's 28x28 ones with a 2-pixel border (the ink lines up with the MNIST
-        # digit padded by 2, not upscaled): crop the centre, do not resize (that would shrink the digits)
-        Xt_real, yt_real = TF.center_crop(TF.to_tensor_batch(real.data), digits.shape[-1]), real.targets
-        excluded = (f"the {len(behind)} digits behind the real MNIST-M images left out" if behind is not None else
-                    "the digits behind the real MNIST-M images could not be identified (file names are not "
-                    "MNIST test indices), so none are left out")
-        desc = (f"MNIST from {mnist_root}: the official training images are absent, so the source is a seeded "
-                f"stratified 80/20 split of the official TEST images ({excluded}: {len(tr)} train / {len(te)} "
-                f"held out); target: MNIST-M synthesised from {desc_bg}; real MNIST-M test images: "
-                f"{len(yt_real)} from {mdir}")
-    # the target's training images are synthesised from the source's training digits (as MNIST-M's are
-    # from MNIST's), its held-out images from the held-out digits; the seeds differ from the split's
-    Xt_u8, path, hit = synthesize_mnistm_cached(digits[tr], target_bg, cache, seed=args.seed + 1)
-    Xt_test_u8, _, _ = synthesize_mnistm_cached(digits[te], target_bg, cache, seed=args.seed + 2)
-    print(f"synthetic MNIST-M from {desc_bg}: {'read from' if hit else 'written to'} the cache {path}")
-    Xs, Xs_test = _rgb(digits[tr]), _rgb(digits[te])
-    Xt, Xt_test = TF.to_tensor_batch(Xt_u8), TF.to_tensor_batch(Xt_test_u8)
-    for X, what in ((Xt, "target"), (Xt_test, "target test"), (Xt_real, "real MNIST-M")):
-        if X is not None:
-            check_domains(Xs, X, what)
-    # Ganin & Lempitsky's preprocessing: subtract the per-channel mean of all training images (both
-    # domains); pixels stay in [0, 1] units
-    mean = np.concatenate([Xs, Xt]).mean(axis=(0, 2, 3), keepdims=True)
-    norm = lambda X: None if X is None else (X - mean).astype(np.float32)  # noqa: E731
-    return Domains(norm(Xs), y[tr], norm(Xs_test), y[te], norm(Xt), norm(Xt_test), y[te], norm(Xt_real),
-                   yt_real, desc, tr)
+# --------------------------------------------------------------------------- 1. data: examples/_dann_data.py
 
 
 # --------------------------------------------------------------------------- 2. training (naive or DANN)
