@@ -27,7 +27,7 @@
    AUPR on the whole 1:29 pool; AUROC does not depend on the mix.
 
 Every AUPR comes with a 95 % stratified-bootstrap interval; with ~30-50 test errors these intervals are
-+-0.1 wide, and ``aupr_errors_confidnet_minus_mcp_ci95`` is the paired interval of the difference.
++-0.1 wide, and ``aupr_errors_confidnet_minus_mcp_ci95_*`` is the paired interval of the difference.
 
 Under ``torchrun --nproc_per_node N -m examples uncertainty --backend torch --distributed`` the classifier
 trains with DDP (examples/_distributed.py): every rank cuts the same global batches of 32, with the same
@@ -207,7 +207,7 @@ def balanced_aupr(neg: np.ndarray, pos: np.ndarray, rounds: int, seed: int) -> t
 
 
 def paired_difference_interval(a: np.ndarray, b: np.ndarray, labels: np.ndarray, rounds: int,
-                               seed: int) -> list[float]:
+                               seed: int) -> tuple[float, float]:
     """95 % stratified-bootstrap interval of AUPR(a) - AUPR(b) on the same resampled items (a paired test:
     with ~40 errors each AUPR alone swings by +-0.1, but much of that swing is shared by both scores)."""
     rng = np.random.default_rng(seed)
@@ -216,7 +216,8 @@ def paired_difference_interval(a: np.ndarray, b: np.ndarray, labels: np.ndarray,
     for _ in range(rounds):
         idx = np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]
         diffs.append(U.average_precision(a[idx], labels[idx]) - U.average_precision(b[idx], labels[idx]))
-    return [float(q) for q in np.quantile(diffs, [0.025, 0.975])]
+    lo, hi = np.quantile(diffs, [0.025, 0.975])
+    return float(lo), float(hi)
 
 
 # --------------------------------------------------------------------------- figures
@@ -318,8 +319,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             U.average_precision, s, errors, n_boot=200 if args.quick else 1000, seed=args.seed)
         m[f"auroc_errors_{key}"] = U.roc_auc(s, errors)
     # the two scores are measured on the same errors: the difference's interval comes from the same resamples
-    m["aupr_errors_confidnet_minus_mcp_ci95"] = paired_difference_interval(
-        failure["ConfidNet"], failure["MCP"], errors, 200 if args.quick else 1000, args.seed)
+    m["aupr_errors_confidnet_minus_mcp"] = m["aupr_errors_confidnet"] - m["aupr_errors_mcp"]
+    m["aupr_errors_confidnet_minus_mcp_ci95_low"], m["aupr_errors_confidnet_minus_mcp_ci95_high"] = \
+        paired_difference_interval(failure["ConfidNet"], failure["MCP"], errors, 200 if args.quick else 1000, args.seed)
     plot_pr(run, "failure_pr", failure, errors, f"Precision-recall for finding the classifier's {errors.sum()} test "
             "errors among its predictions (errors positive). Higher is better; ConfidNet aims above MCP.", "errors")
 

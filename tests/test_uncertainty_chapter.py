@@ -22,7 +22,9 @@ def test_uncertainty_quick(tmp_path: Path) -> None:
     for k in ("mcp", "entropy", "mi", "odin"):
         assert 0 <= m[f"aupr_ood_{k}_ci95_low"] <= m[f"aupr_ood_{k}"] <= m[f"aupr_ood_{k}_ci95_high"] <= 1
     for k in ("mcp", "mcdropout", "confidnet"):
-        assert 0 < m[f"aupr_errors_{k}"] <= 1
+        assert 0 < m[f"aupr_errors_{k}_ci95_low"] <= m[f"aupr_errors_{k}"] <= m[f"aupr_errors_{k}_ci95_high"] <= 1
+    assert m["aupr_errors_confidnet_minus_mcp"] == m["aupr_errors_confidnet"] - m["aupr_errors_mcp"]
+    assert -1 <= m["aupr_errors_confidnet_minus_mcp_ci95_low"] <= m["aupr_errors_confidnet_minus_mcp_ci95_high"] <= 1
     # the best OOD score beats the chance level (the OOD share of the test pool)
     assert m["aupr_ood_best"] > m["n_ood_test"] / (m["n_ood_test"] + m["n_test"]) + 0.1
 
