@@ -203,3 +203,32 @@ def test_corrupt_files_name_the_file(tmp_path: Path) -> None:
         interop.load_weights(pickled)
     with pytest.raises(FileNotFoundError):
         interop.load_weights(tmp_path / "nothing.npz")
+
+
+def test_backward_hooks_on_a_residual_block_float64() -> None:
+    """Grad-CAM's hooks on a ResNet BasicBlock (its input reaches the output through both the convolutions
+    and the skip connection), in train mode: the forward hook's maps, the backward pre-hook's grad_output,
+    the full backward hook's grad_input (both paths summed) and the CAM equal torchvision's in float64."""
+    from minidl.models.vision import basic_block
+    torch.manual_seed(0)
+    t = torchvision.models.resnet.BasicBlock(8, 8).double()
+    m = basic_block(minidl.nn, 8, 8).double()
+    copy_weights(t, m)
+    rng = np.random.default_rng(5)
+    x, w = rng.normal(size=(2, 8, 6, 6)), rng.normal(size=(1, 8, 6, 6))
+    got = {}
+    for lib, net, mk in (("torch", t, torch.from_numpy), ("minidl", m, minidl.tensor)):
+        seen: dict[str, Any] = {}
+        hs = [net.register_forward_hook(lambda mod, a, o: seen.update(maps=o)),
+              net.register_full_backward_pre_hook(lambda mod, go: seen.update(pre=go[0])),
+              net.register_full_backward_hook(lambda mod, gi, go: seen.update(gi=gi[0], go=go[0]))]
+        xin = mk(x).requires_grad_(True)
+        (net(xin) * mk(w)).sum().backward()             # a "class score": a fixed linear read-out of the maps
+        for h in hs:
+            h.remove()
+        seen["cam"] = (seen["go"].mean(dim=(2, 3), keepdim=True) * seen["maps"]).sum(dim=1).relu()
+        seen["x.grad"] = xin.grad
+        got[lib] = seen
+    assert got["torch"]["gi"].abs().sum() > 0
+    for k in ("maps", "pre", "go", "gi", "cam", "x.grad"):
+        assert_close(got["minidl"][k].detach(), got["torch"][k].detach(), what=f"BasicBlock hook {k} (float64)", **F64)
