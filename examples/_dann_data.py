@@ -72,22 +72,39 @@ def load_domains(args: argparse.Namespace, cache: Path) -> Domains:
                 "procedural colour textures (target; no real MNIST-M in --quick)")
     else:
         mnist_root = root / "mnist" if (root / "mnist").is_dir() else root
-        test = open_dataset(args, MNIST, mnist_root, train=False)   # user errors (missing/corrupt files) named
-        digits, y = test.data, test.targets
+        try:                                                 # the official training images, when present
+            train_set = open_dataset(args, MNIST, mnist_root, train=True)
+        except UserError as e:
+            if not isinstance(e.__cause__, FileNotFoundError):
+                raise                                        # present but corrupt: say so
+            train_set = None
+        # else the test images (missing or corrupt files: user errors naming them)
+        test = open_dataset(args, MNIST, mnist_root, train=False) if train_set is None else None
         mdir = Path(args.mnistm_dir) if args.mnistm_dir else root / "mnist_m"
         try:
             real = MNISTM(mdir)
         except FileNotFoundError as e:
             raise UserError(str(e)) from e
-        # honesty: the real MNIST-M test images are drawn over MNIST *test* digits, the very images the source
-        # comes from here; those digits are left out of the source and of the synthetic target
-        behind = digits_behind(real.files, len(digits))
-        keep = np.setdiff1d(np.arange(len(digits)), behind if behind is not None else [])
-        if len(keep) < 1000:
-            raise UserError(f"only {len(keep)} MNIST test digits are not behind the {len(real)} real MNIST-M images "
-                            f"of {mdir}: too few to train on (give fewer real images)")
-        tr_, te_ = stratified_split(y[keep], 0.2, seed=args.seed)
-        tr, te = keep[tr_], keep[te_]
+        if train_set is not None:                            # as the paper: 55,000 train / 5,000 held out
+            digits, y = train_set.data, train_set.targets
+            tr, te = stratified_split(y, 1 / 12, seed=args.seed)
+            source = f"the official training images ({len(tr)} train / {len(te)} held out)"
+        else:
+            digits, y = test.data, test.targets
+            # honesty: the real MNIST-M test images are drawn over MNIST *test* digits, the very images the
+            # source comes from here; those digits are left out of the source and of the synthetic target
+            behind = digits_behind(real.files, len(digits))
+            keep = np.setdiff1d(np.arange(len(digits)), behind if behind is not None else [])
+            if len(keep) < 1000:
+                raise UserError(f"only {len(keep)} MNIST test digits are not behind the {len(real)} real MNIST-M "
+                                f"images of {mdir}: too few to train on (give fewer real images)")
+            tr_, te_ = stratified_split(y[keep], 0.2, seed=args.seed)
+            tr, te = keep[tr_], keep[te_]
+            excluded = (f"the {len(behind)} digits behind the real MNIST-M images left out" if behind is not None
+                        else "the digits behind the real MNIST-M images could not be identified (file names are "
+                        "not MNIST test indices), so none are left out")
+            source = (f"a seeded stratified 80/20 split of the official TEST images, as the training images are "
+                      f"absent ({excluded}: {len(tr)} train / {len(te)} held out)")
         bsds = Path(args.bsds_dir) if args.bsds_dir else root / "bsds500" / "train"
         try:
             target_bg, desc_bg = load_backgrounds(bsds), f"BSDS500 train images ({bsds})"
@@ -96,13 +113,8 @@ def load_domains(args: argparse.Namespace, cache: Path) -> Domains:
         # the 32x32 real images are Ganin's 28x28 ones with a 2-pixel border (the ink lines up with the MNIST
         # digit padded by 2, not upscaled): crop the centre, do not resize (that would shrink the digits)
         Xt_real, yt_real = TF.center_crop(TF.to_tensor_batch(real.data), digits.shape[-1]), real.targets
-        excluded = (f"the {len(behind)} digits behind the real MNIST-M images left out" if behind is not None else
-                    "the digits behind the real MNIST-M images could not be identified (file names are not "
-                    "MNIST test indices), so none are left out")
-        desc = (f"MNIST from {mnist_root}: the official training images are absent, so the source is a seeded "
-                f"stratified 80/20 split of the official TEST images ({excluded}: {len(tr)} train / {len(te)} "
-                f"held out); target: MNIST-M synthesised from {desc_bg}; real MNIST-M test images: "
-                f"{len(yt_real)} from {mdir}")
+        desc = (f"MNIST from {mnist_root}: source = {source}; target: MNIST-M synthesised from {desc_bg}; real "
+                f"MNIST-M test images: {len(yt_real)} from {mdir}")
     # the target's training images are synthesised from the source's training digits (as MNIST-M's are
     # from MNIST's), its held-out images from the held-out digits; the seeds differ from the split's
     Xt_u8, path, hit = synthesize_mnistm_cached(digits[tr], target_bg, cache, seed=args.seed + 1)

@@ -178,3 +178,34 @@ def test_no_training_digit_is_behind_a_real_mnistm_test_image(tmp_path: Path) ->
     d = load_domains(args, tmp_path)
     assert len(d.Xt_real) == len(real) and not np.isin(d.train_digits, np.arange(len(real))).any()
     assert len(d.train_digits) == len(d.Xs) == len(d.Xt) > 4000
+
+
+def test_the_official_training_images_are_the_source_when_present(tmp_path: Path) -> None:
+    """With MNIST's training images on disk the source is a 55/60 : 5/60 split of them (as the paper), and
+    the test digits (under the real MNIST-M images) play no part."""
+    import argparse
+
+    from examples.dann import load_domains
+
+    def idx(arr: np.ndarray, magic: int) -> bytes:
+        return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in arr.shape) + arr.tobytes()
+    rng = np.random.default_rng(0)
+    raw = tmp_path / "mnist" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n in (("train", 120), ("t10k", 20)):
+        labels = np.arange(n, dtype=np.uint8) % 10
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(idx(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), 2051))
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(idx(labels, 2049))
+    _folder(tmp_path / "mnist_m", [32, 32, 32], ["0", "1", "2"])
+    (tmp_path / "bsds").mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "bsds" / f"{i}.jpg")
+    args = argparse.Namespace(quick=False, data_dir=str(tmp_path), download=False, seed=0, mnistm_dir=None,
+                              bsds_dir=str(tmp_path / "bsds"))
+    d = load_domains(args, tmp_path / "cache")
+    assert "official training images (110 train / 10 held out)" in d.description
+    assert len(d.Xs) == len(d.Xt) == 110 and len(d.Xs_test) == 10 and len(d.Xt_real) == 3
+    assert d.train_digits.max() < 120 and set(np.unique(d.ys)) == set(range(10))
+    # the source is the binarised digit in 3 channels, minus the per-channel mean of both training domains
+    assert len(np.unique(d.Xs[:, 0])) == 2 and np.allclose(np.concatenate([d.Xs, d.Xt]).mean(axis=(0, 2, 3)), 0,
+                                                           atol=1e-5)
