@@ -119,38 +119,55 @@ def expand_gather(x: np.ndarray, n: int, xpc: np.ndarray, xs2: np.ndarray, idx: 
 
 
 @njit(cache=True, boundscheck=False, inline="always")
-def _store(y3: np.ndarray, n0: int, P: int, o: int, q0: int, nl: int, acc: np.ndarray,
-           bias: np.ndarray) -> None:  # pragma: no cover - compiled
-    """y3[n0 + q // P, o, q % P] = acc[q - q0] + bias[o] for the columns q0 <= q < q0 + nl, channel o < O."""
-    O = y3.shape[1]
-    if o < O:
+def _store(y: np.ndarray, n0: int, P: int, o: int, q0: int, nl: int, acc: np.ndarray,
+           bias: np.ndarray, buf: np.ndarray) -> None:  # pragma: no cover - compiled
+    """y[n0 + m, o, ho, wo] = acc[q - q0] + bias[o] for the columns q = m*P + ho*Wo + wo, q0 <= q < q0 + nl,
+    channel o < O; written one output row segment at a time (y may be any strided view).
+
+    The tile is first copied whole into ``buf`` (a heap array): the register tile ``acc`` must only be
+    indexed by full-width loops, or LLVM can no longer keep it in registers during the reduction."""
+    if o < y.shape[1]:
+        Ho, Wo = y.shape[2], y.shape[3]
         b = bias[o]
-        m0, m1 = q0 // P, (q0 + nl - 1) // P
-        if m0 == m1:                   # the tile lies in one image (always so when G == 1)
-            row = y3[n0 + m0, o]
-            p0 = q0 - m0 * P
+        m = q0 // P
+        ho = (q0 - m * P) // Wo
+        wo = q0 - m * P - ho * Wo
+        if wo + nl <= Wo:             # within one output row (wide planes)
+            row = y[n0 + m, o, ho]
             for l in range(nl):
-                row[p0 + l] = acc[l] + b
-        else:
-            for l in range(nl):
-                q = q0 + l
-                y3[n0 + q // P, o, q % P] = acc[l] + b
+                row[wo + l] = acc[l] + b
+            return
+        for l in range(acc.shape[0]):
+            buf[l] = acc[l] + b
+        l = 0
+        while l < nl:
+            seg = min(nl - l, Wo - wo)
+            row = y[n0 + m, o, ho]
+            for u in range(seg):
+                row[wo + u] = buf[l + u]
+            l += seg
+            wo = 0
+            ho += 1
+            if ho == Ho:              # the tile continues in the next image
+                ho = 0
+                m += 1
 
 
 @njit(cache=True, parallel=True, fastmath=FM, boundscheck=False)
-def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray, kh: int, kw: int, sh: int,
+def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y: np.ndarray, kh: int, kw: int, sh: int,
                 sw: int, ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool, R: int, G: int, idx: np.ndarray,
                 ogroups: int, nchunks: int) -> None:  # pragma: no cover
-    """y3[n, o, p] = bias[o] + sum_{c,i,j} wt[(c, i, j), o] x_pad[n, c, ho*sh + i*dh, wo*sw + j*dw].
+    """y[n, o, ho, wo] = bias[o] + sum_{c,i,j} wt[(c, i, j), o] x_pad[n, c, ho*sh + i*dh, wo*sw + j*dw].
 
     x: (N, C, H, W) any strides;  wt: (C*kh*kw, Op) the weight transposed, Op = O rounded up to
-    TILE_O (zero columns);  y3: (N, O, Ho*Wo) with contiguous last axis;  bias: (O,).
+    TILE_O (zero columns);  y: (N, O, Ho, Wo) any strides (a phase of a strided input gradient
+    writes every other pixel);  bias: (O,).
     R: rows expanded per image (Ho + dh*(kh-1) with ``shift``, else Ho);  G: images per tile group
     (1 with ``shift``);  idx: the gather table of ``expand_gather`` (used without ``shift``).  Work items: (group of G images, group of output-channel tiles); ``ogroups`` > 1
     splits a group's channel tiles over threads when there are few groups (each then expands it itself).
     """
     N, C = x.shape[0], x.shape[1]
-    O, P = y3.shape[1], y3.shape[2]
+    P = y.shape[2] * y.shape[3]
     ntile_o = wt.shape[1] // TILE_O
     LANES = tile_lanes(x.dtype)      # pixels per tile: one tile row is 2 zmm (AVX-512) or 1 ymm (AVX2)
     B = R * Wo                       # columns of xs per image
@@ -166,6 +183,7 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray,
         xp = np.empty((C, Hp, Wp) if shift else (0, 0, 0), dtype=x.dtype)
         xpc = np.empty(x.shape[2] * x.shape[3] + 1, dtype=x.dtype)
         xs2 = xs.reshape(C * KI * kw, L)
+        buf = np.empty(LANES, dtype=x.dtype)
         a0 = carray(tile_alloc(x.dtype), LANES)
         a1 = carray(tile_alloc(x.dtype), LANES)
         a2 = carray(tile_alloc(x.dtype), LANES)
@@ -220,11 +238,11 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y3: np.ndarray,
                                 a6[l] += w6 * v
                                 a7[l] += w7 * v
                     nl = min(LANES, Q - p0)
-                    _store(y3, n0, P, o0, p0, nl, a0, bias)
-                    _store(y3, n0, P, o0 + 1, p0, nl, a1, bias)
-                    _store(y3, n0, P, o0 + 2, p0, nl, a2, bias)
-                    _store(y3, n0, P, o0 + 3, p0, nl, a3, bias)
-                    _store(y3, n0, P, o0 + 4, p0, nl, a4, bias)
-                    _store(y3, n0, P, o0 + 5, p0, nl, a5, bias)
-                    _store(y3, n0, P, o0 + 6, p0, nl, a6, bias)
-                    _store(y3, n0, P, o0 + 7, p0, nl, a7, bias)
+                    _store(y, n0, P, o0, p0, nl, a0, bias, buf)
+                    _store(y, n0, P, o0 + 1, p0, nl, a1, bias, buf)
+                    _store(y, n0, P, o0 + 2, p0, nl, a2, bias, buf)
+                    _store(y, n0, P, o0 + 3, p0, nl, a3, bias, buf)
+                    _store(y, n0, P, o0 + 4, p0, nl, a4, bias, buf)
+                    _store(y, n0, P, o0 + 5, p0, nl, a5, bias, buf)
+                    _store(y, n0, P, o0 + 6, p0, nl, a6, bias, buf)
+                    _store(y, n0, P, o0 + 7, p0, nl, a7, bias, buf)

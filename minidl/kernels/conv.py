@@ -28,6 +28,8 @@ and the weight-gradient kernels with the roles of input and output swapped.
 """
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 
@@ -83,8 +85,6 @@ def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndar
     wt = np.zeros((C * kh * kw, D.round_up(O, D.TILE_O)), dtype=dtype)
     wt[:, :O] = w.reshape(O, C * kh * kw).T                       # wt[(c, i, j), o]
     bias = np.zeros(O, dtype=dtype) if b is None else b
-    assert y.strides[3] == dtype.itemsize and y.strides[2] == Wo * dtype.itemsize
-    y3 = y.reshape(N, O, Ho * Wo)      # a view (the last two axes are contiguous): the kernel writes into y
     lanes, P = tile_lanes(dtype), Ho * Wo
     # see _conv_direct: rows are shifted views when sh == 1 and the plane fills tiles; on small planes
     # the full im2col of G images side by side, so that tiles span images
@@ -101,10 +101,11 @@ def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndar
     ogroups = 1 if ngroups >= 2 * threads else min(ntile_o, -(-2 * threads // ngroups))
     idx = np.zeros((0, 0), dtype=np.intp) if shift else _gather_table(x.shape[2:], (kh, kw), (Ho, Wo), stride,
                                                                       pad_tl, dilation)
-    D.conv_direct(x, wt, bias, y3, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, G, idx, ogroups,
+    D.conv_direct(x, wt, bias, y, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, G, idx, ogroups,
                   min(ngroups * ogroups, 4 * threads))
 
 
+@functools.lru_cache(maxsize=64)
 def _gather_table(hw: tuple[int, int], k: tuple[int, int], out: tuple[int, int], stride: tuple[int, int],
                   pad_tl: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
     """(kh*kw, Ho*Wo): position h*W + w in the input plane read by tap (i, j) at output pixel (ho, wo),
@@ -114,7 +115,9 @@ def _gather_table(hw: tuple[int, int], k: tuple[int, int], out: tuple[int, int],
     w = np.arange(Wo)[None, :] * stride[1] + np.arange(kw)[:, None] * dilation[1] - pad_tl[1]     # (kw, Wo)
     inside = ((h >= 0) & (h < H))[:, None, :, None] & ((w >= 0) & (w < W))[None, :, None, :]
     pos = h[:, None, :, None] * W + w[None, :, None, :]                                          # (kh, kw, Ho, Wo)
-    return np.where(inside, pos, H * W).reshape(kh * kw, Ho * Wo).astype(np.intp)
+    table = np.where(inside, pos, H * W).reshape(kh * kw, Ho * Wo).astype(np.intp)
+    table.flags.writeable = False       # cached and shared between calls
+    return table
 
 
 def _input_grad_into(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tuple[int, int],
@@ -148,13 +151,7 @@ def _input_grad_into(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tupl
                 continue
             # the phase's sub-kernel, taps in increasing offset order, as a (C, O, ki, kj) conv weight
             wp = np.ascontiguousarray(w[:, :, ti[:, None], tj[None, :]].transpose(1, 0, 2, 3))
-            it = out.itemsize
-            if out.strides[3] == it and out.strides[2] == out.shape[3] * it:    # rows contiguous: write in place
-                _forward_into(gy, wp, None, out, (1, 1), (-offh, -offw), (d2h, d2w))
-            else:
-                tmp = np.empty(out.shape, dtype=gx.dtype)
-                _forward_into(gy, wp, None, tmp, (1, 1), (-offh, -offw), (d2h, d2w))
-                out[...] = tmp
+            _forward_into(gy, wp, None, out, (1, 1), (-offh, -offw), (d2h, d2w))   # writes the strided view
 
 
 def _input_grad_blas(gy: np.ndarray, w: np.ndarray, gx: np.ndarray, stride: tuple[int, int],
