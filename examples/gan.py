@@ -4,6 +4,13 @@
     python -m examples gan --data-dir ../shared/data         # MNIST at 32x32
     python -m examples gan --data-dir ../shared/data --conditional
     python -m examples gan ... --loss saturating --default-init --ngf 64 --ndf 16 --nz 10 --lr-g 2e-4
+    torchrun --standalone --nproc_per_node 2 -m examples gan --backend torch --distributed ...
+
+``--distributed`` (examples/_distributed.py): G and D are both DDP replicas; every rank draws the same
+global batch, noise and fake labels and takes its share of each, the summed losses scaled so that the
+averaged gradients of the D step and of the G step are the one-process ones (batch norm aside: each CPU
+process normalises its share with its own statistics; SyncBatchNorm on GPUs); rank 0 alone draws the
+figures, trains the LeNet judge and computes the metrics (tests/test_ddp_gan.py).
 
 A generator G maps noise z ~ N(0, I) to images; a discriminator D outputs P(real). They play
 
@@ -45,6 +52,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from examples._distributed import Distributed
 from examples._runner import Run, UserError, data_dir, make_parser, open_dataset
 from minidl.data import MNIST, load_digits, stratified_split
 from minidl.data.transforms import functional as TF
@@ -78,39 +86,51 @@ def one_hot(B: Backend, y: np.ndarray | None, k: int) -> Any:
 
 
 def d_step(B: Backend, G: Any, D: Any, opt_d: Any, x: Any, z: Any, onehot: Any = None,
-           fake_onehot: Any = None) -> tuple[Any, dict[str, float]]:
+           fake_onehot: Any = None, scale: float | None = None) -> tuple[Any, dict[str, float]]:
     """One discriminator step: ascend log D(x) + log(1 - D(G(z))), i.e. descend the BCE of real
     images against 1 plus fake ones against 0. The fake batch is detached: G is not updated here.
-    Returns the fake images (reused by the G step) and the logged numbers."""
-    lib, bce = B.lib, B.nn.BCELoss()
+
+    The loss is the BCE *summed* over the batch times ``scale``: 1 / len(batch) (the default: the mean),
+    or ``Distributed.loss_scale`` under DDP, which makes the ranks' averaged gradient the one-process
+    mean over the global batch. Returns the fake images (reused by the G step) and the logged numbers
+    (means over this process's batch)."""
+    lib, bce = B.lib, B.nn.BCELoss(reduction="sum")
     fake = G(generator_input(lib, z, fake_onehot))
     d_real = D(discriminator_input(lib, x, onehot)).reshape(-1)
     d_fake = D(discriminator_input(lib, fake.detach(), fake_onehot)).reshape(-1)
     ones, zeros = lib.ones_like(d_real), lib.zeros_like(d_fake)
-    loss = bce(d_real, ones) + bce(d_fake, zeros)
+    n = d_real.shape[0]
+    total = bce(d_real, ones) + bce(d_fake, zeros)
+    loss = total * (1.0 / n if scale is None else scale)
     opt_d.zero_grad()
     loss.backward()
     opt_d.step()
-    return fake, {"loss_d": loss.item(), "d_x": d_real.mean().item(), "d_g_z1": d_fake.mean().item()}
+    return fake, {"loss_d": total.item() / n, "d_x": d_real.mean().item(), "d_g_z1": d_fake.mean().item()}
 
 
 def g_step(B: Backend, D: Any, opt_g: Any, fake: Any, fake_onehot: Any = None,
-           saturating: bool = False) -> dict[str, float]:
-    """One generator step through the (just updated) discriminator.
+           saturating: bool = False, scale: float | None = None) -> dict[str, float]:
+    """One generator step through the (just updated) discriminator (``scale`` as in :func:`d_step`).
 
     non-saturating: minimise -log D(G(z))     = BCE(D(G(z)), 1)
     saturating:     minimise  log(1 - D(G(z))) = -BCE(D(G(z)), 0)
-    """
-    lib, bce = B.lib, B.nn.BCELoss()
+
+    The backward also reaches D's parameters (D's optimiser does not step on them, and D's next step
+    zeroes them first); under DDP they are averaged too, a wasted but harmless all-reduce."""
+    lib, bce = B.lib, B.nn.BCELoss(reduction="sum")
     d_gen = D(discriminator_input(lib, fake, fake_onehot)).reshape(-1)
-    loss = -bce(d_gen, lib.zeros_like(d_gen)) if saturating else bce(d_gen, lib.ones_like(d_gen))
+    n = d_gen.shape[0]
+    total = -bce(d_gen, lib.zeros_like(d_gen)) if saturating else bce(d_gen, lib.ones_like(d_gen))
+    loss = total * (1.0 / n if scale is None else scale)
     opt_g.zero_grad()
     loss.backward()
     opt_g.step()
-    return {"loss_g": loss.item(), "d_g_z2": d_gen.mean().item()}
+    return {"loss_g": total.item() / n, "d_g_z2": d_gen.mean().item()}
 
 
-def build(B: Backend, args: argparse.Namespace, k: int) -> tuple[Any, Any, Any, Any]:
+def build(B: Backend, args: argparse.Namespace, k: int, dist: Distributed | None = None) -> tuple[Any, Any, Any, Any]:
+    """G, D (DDP replicas under ``--distributed``: the same seed gives every rank the same weights) and
+    their Adam optimisers."""
     B.manual_seed(args.seed)
     G = generator(B.nn, nz=args.nz, ngf=args.ngf, n_classes=k)
     D = discriminator(B.nn, ndf=args.ndf, n_classes=k)
@@ -118,6 +138,8 @@ def build(B: Backend, args: argparse.Namespace, k: int) -> tuple[Any, Any, Any, 
         dcgan_init_(G, B.nn)
         dcgan_init_(D, B.nn)
     G, D = B.model_to(G), B.model_to(D)
+    if dist is not None:
+        G, D = dist.wrap(G), dist.wrap(D)
     opt_g = B.optim.Adam(G.parameters(), lr=args.lr_g, betas=(0.5, 0.999))
     opt_d = B.optim.Adam(D.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
     return G, D, opt_g, opt_d
@@ -134,38 +156,65 @@ def generate(B: Backend, G: Any, z: np.ndarray, labels: np.ndarray | None, k: in
     return np.concatenate(out)
 
 
-def train(B: Backend, args: argparse.Namespace, X: np.ndarray, y: np.ndarray, run: Run) -> dict[str, Any]:
+def train_epoch(B: Backend, dist: Distributed, nets: tuple[Any, Any, Any, Any], X: np.ndarray, y: np.ndarray,
+                args: argparse.Namespace, rng: np.random.Generator, k: int, global_batch: int,
+                hist: dict[str, list[float]], after_iteration: Any = None, desc: str = "epoch") -> None:
+    """One pass over X in global batches of ``global_batch`` (an incomplete last batch is dropped).
+
+    Every rank draws the same permutation, noise and fake labels from the same ``rng`` (the one-process
+    draws, for the whole global batch) and keeps its share (``dist.local``); the losses are summed over
+    the share and scaled by ``dist.loss_scale``. So DDP's averaged gradients are the one-process ones,
+    except for batch norm on CPU ranks (local statistics). The logged numbers are the global batch's
+    means: the ranks' share means, weighted by the shares' sizes and summed over the ranks."""
+    G, D, opt_g, opt_d = nets
+    order, n_batches = rng.permutation(len(X)), len(X) // global_batch
+    local_logs = np.zeros((n_batches, 5))
+    keys = ("loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2")
+    for b in tqdm(range(n_batches), desc=desc, unit="it", leave=False, disable=not dist.is_main):
+        idx = order[b * global_batch:(b + 1) * global_batch]
+        mine = dist.local(np.arange(len(idx)))                 # this rank's positions in the global batch
+        z = rng.standard_normal((len(idx), args.nz)).astype(X.dtype)[mine]
+        fake_labels = rng.integers(0, 10, len(idx))[mine] if k else None
+        scale = dist.loss_scale(len(idx))
+        fake, logs = d_step(B, G, D, opt_d, B.tensor(X[idx[mine]]), B.tensor(z),
+                            one_hot(B, y[idx[mine]] if k else None, k), one_hot(B, fake_labels, k), scale=scale)
+        logs.update(g_step(B, D, opt_g, fake, one_hot(B, fake_labels, k), saturating=args.loss == "saturating",
+                           scale=scale))
+        local_logs[b] = [logs[key] * len(mine) / len(idx) for key in keys]
+        if after_iteration is not None:
+            after_iteration()
+    for key, col in zip(keys, dist.sum_array(local_logs).T):  # one all-reduce per epoch, not per step
+        hist[key].extend(col.tolist())
+
+
+def train(B: Backend, args: argparse.Namespace, X: np.ndarray, y: np.ndarray, dist: Distributed) -> dict[str, Any]:
     k = 10 if args.conditional else 0
-    G, D, opt_g, opt_d = build(B, args, k)
+    G, D, opt_g, opt_d = build(B, args, k, dist)
     rng = np.random.default_rng(args.seed)
     fixed_z = rng.standard_normal((80, args.nz)).astype(np.float32)      # the same noise at every snapshot
     fixed_labels = np.tile(np.arange(10), 8) if k else None
     hist: dict[str, list[float]] = {k_: [] for k_ in ("loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2")}
     snapshots: list[tuple[str, np.ndarray]] = []
-    n_batches = len(X) // args.batch_size
+    n_batches = len(X) // args.global_batch_size
     snap_at = {max(1, round(f * args.epochs * n_batches)) for f in (0.1, 0.4, 1.0)}
-    t0, it, epoch_seconds = time.perf_counter(), 0, []
+    t0, epoch_seconds, it = time.perf_counter(), [], [0]
+
+    def after_iteration() -> None:                             # rank 0 draws the fixed-noise grids
+        it[0] += 1
+        if it[0] in snap_at and dist.is_main:
+            snapshots.append((f"iteration {it[0]}", generate(B, dist.unwrap(G), fixed_z, fixed_labels, k)))
+
     for epoch in range(args.epochs):
         te = time.perf_counter()
-        order = rng.permutation(len(X))
-        for b in tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{args.epochs}", unit="it", leave=False):
-            idx = order[b * args.batch_size:(b + 1) * args.batch_size]
-            z = B.tensor(rng.standard_normal((len(idx), args.nz)).astype(np.float32))
-            fake_labels = rng.integers(0, 10, len(idx)) if k else None
-            fake, logs = d_step(B, G, D, opt_d, B.tensor(X[idx]), z, one_hot(B, y[idx] if k else None, k),
-                                one_hot(B, fake_labels, k))
-            logs.update(g_step(B, D, opt_g, fake, one_hot(B, fake_labels, k), saturating=args.loss == "saturating"))
-            for key, v in logs.items():
-                hist[key].append(v)
-            it += 1
-            if it in snap_at:
-                snapshots.append((f"iteration {it}", generate(B, G, fixed_z, fixed_labels, k)))
+        train_epoch(B, dist, (G, D, opt_g, opt_d), X, y, args, rng, k, args.global_batch_size, hist,
+                    after_iteration, desc=f"epoch {epoch + 1}/{args.epochs}")
         epoch_seconds.append(time.perf_counter() - te)
-        tqdm.write(f"epoch {epoch + 1}: loss D {np.mean(hist['loss_d'][-n_batches:]):.3f}, loss G "
-                   f"{np.mean(hist['loss_g'][-n_batches:]):.3f}, D(x) {np.mean(hist['d_x'][-n_batches:]):.2f}, "
-                   f"D(G(z)) {np.mean(hist['d_g_z1'][-n_batches:]):.2f} ({epoch_seconds[-1]:.1f} s)")
-    return dict(G=G, D=D, history=hist, snapshots=snapshots, k=k, seconds=time.perf_counter() - t0,
-                epoch_seconds=epoch_seconds, iterations=it)
+        if dist.is_main:
+            tqdm.write(f"epoch {epoch + 1}: loss D {np.mean(hist['loss_d'][-n_batches:]):.3f}, loss G "
+                       f"{np.mean(hist['loss_g'][-n_batches:]):.3f}, D(x) {np.mean(hist['d_x'][-n_batches:]):.2f}, "
+                       f"D(G(z)) {np.mean(hist['d_g_z1'][-n_batches:]):.2f} ({epoch_seconds[-1]:.1f} s)")
+    return dict(G=dist.unwrap(G), D=dist.unwrap(D), history=hist, snapshots=snapshots, k=k,
+                seconds=time.perf_counter() - t0, epoch_seconds=epoch_seconds, iterations=it[0])
 
 
 # --------------------------------------------------------------------------- 3. measuring quality with a LeNet
@@ -312,15 +361,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if getattr(args, key) < 1:
             raise UserError(f"--{key.replace('_', '-')} must be positive, got {getattr(args, key)}")
     B = backend(args.backend, args.device)
-    run = Run("gan", args)
+    dist = Distributed(B, args)                                # torchrun --distributed: joins the process group
+    args.global_batch_size, args.lr_d = dist.global_batch_and_lr(args.batch_size, args.lr_d)
+    _, args.lr_g = dist.global_batch_and_lr(args.batch_size, args.lr_g)
+    run = Run("gan", args, write=dist.is_main)                # only rank 0 writes the run directory
     Xtr, ytr, Xte, yte, desc = load_data(args)
-    if len(Xtr) < args.batch_size:
-        raise UserError(f"--batch-size {args.batch_size} is larger than the {len(Xtr)} training images")
+    if len(Xtr) < args.global_batch_size:
+        raise UserError(f"the global batch ({args.global_batch_size}) is larger than the {len(Xtr)} training images")
+    if args.global_batch_size < dist.world:
+        raise UserError(f"--batch-size {args.batch_size} gives some of the {dist.world} processes no sample")
     run.note(f"data: {desc}; backend {B.name}; {'conditional ' if args.conditional else ''}DCGAN nz={args.nz} "
              f"ngf={args.ngf} ndf={args.ndf}, {args.loss} G loss, "
              f"{'default' if args.default_init else 'N(0, 0.02)'} init")
+    if dist.enabled:
+        run.note(f"{dist.world} processes (DDP, G and D): global batch {args.global_batch_size}, lr_D {args.lr_d:g}, "
+                 f"lr_G {args.lr_g:g}" + (" (linear scaling rule, --scale-lr)" if dist.scale_lr else
+                                          " (as in one process)")
+                 + ("; batch norm uses each process's own share's statistics (no SyncBatchNorm on CPU)"
+                    if not B.is_cuda else "; SyncBatchNorm") + "; figures, judge and metrics by rank 0")
 
-    res = train(B, args, Xtr, ytr, run)
+    res = train(B, args, Xtr, ytr, dist)
+    if not dist.is_main:                                       # the other ranks only helped to train
+        run.metrics.update(data=desc, iterations=res["iterations"])
+        dist.close()
+        return run.finish("iterations")
     plot_snapshots(run, res)
     plot_losses(run, res["history"])
     plot_interpolation(run, B, args, res["G"], res["k"])
@@ -341,7 +405,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     h = res["history"]
     run.metrics.update(
         data=desc, backend=B.name, conditional=args.conditional, epochs=args.epochs, iterations=res["iterations"],
-        batch_size=args.batch_size, nz=args.nz, ngf=args.ngf, ndf=args.ndf, lr_d=args.lr_d, lr_g=args.lr_g,
+        batch_size=args.batch_size, world_size=dist.world, global_batch_size=args.global_batch_size, nz=args.nz, ngf=args.ngf, ndf=args.ndf, lr_d=args.lr_d, lr_g=args.lr_g,
         loss=args.loss, init="default" if args.default_init else "normal_0.02",
         classifier_test_accuracy=float((pred_real == yte).mean()),
         frechet_lenet=frechet(f_fake, f_real[half1[:n]]),
@@ -358,7 +422,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
              f"{run.metrics['frechet_lenet_real_halves']:.2f}"
              + (f"; conditional accuracy {run.metrics['conditional_accuracy']:.3f}" if res["k"] else "")
              + f"; {run.metrics['seconds_per_epoch']} s per epoch ({B.name})")
-    return run.finish(headline)
+    metrics = run.finish(headline)
+    dist.close()                                               # the other ranks wait here for rank 0
+    return metrics
 
 
 if __name__ == "__main__":
