@@ -183,7 +183,10 @@ def plot_curves(run: Run, histories: dict[str, History]) -> None:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, ncol=2)
     fig.suptitle("The four versions (same initial weights and batches: the curves coincide)")
-    run.savefig(fig, "curves")
+    run.savefig(fig, "curves", caption="Loss and accuracy per epoch of the four versions (by hand, autograd, nn, "
+                "optim): they start from the same weights and see the same batches, so the curves should lie on top "
+                "of each other; a curve that drifts away points to a bug in that version. The test curves stay a few "
+                "points from the train ones: the small network does not overfit the circles.")
 
 
 def plot_boundaries(run: Run, predicts: dict[str, Predict], X: np.ndarray, y: np.ndarray, X_te: np.ndarray,
@@ -202,7 +205,9 @@ def plot_boundaries(run: Run, predicts: dict[str, Predict], X: np.ndarray, y: np
         ax.set_title(name)
         ax.set_aspect("equal")
     fig.suptitle("Decision boundary (black: p = 0.5); dots train, crosses test")
-    run.savefig(fig, "boundary")
+    run.savefig(fig, "boundary", caption="Each version's predicted P(class 1) over the plane (black line: p = 0.5). "
+                "Look for one closed curve between the inner and the outer ring, the same in every panel, with "
+                "the test crosses on the right side of it.")
 
 
 def plot_graph(run: Run, init: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> None:
