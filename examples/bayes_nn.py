@@ -3,6 +3,7 @@
     python -m examples bayes_nn                   # blobs + moons, the full training budget
     python -m examples bayes_nn --quick           # short training (a few seconds)
     python -m examples bayes_nn --backend torch   # the moons networks on torch (the logistic part is minidl's)
+    torchrun --standalone --nproc_per_node 2 -m examples bayes_nn --backend torch --distributed
 
 Part 1, Bayesian logistic regression on two blobs, w = (w1, w2, b), prior w ~ N(0, I/alpha):
 - MAP: minimise E(w) = sum_i BCE(w^T phi_i, y_i) + alpha/2 |w|^2: weight decay alpha on a summed loss.
@@ -32,7 +33,8 @@ import numpy as np
 from tqdm import tqdm
 
 import minidl
-from examples._runner import Run, make_parser
+from examples._distributed import Distributed
+from examples._runner import Run, UserError, make_parser
 from minidl.autograd import grad
 from minidl.data.toy import make_moons
 from minidl.interop import Backend, backend
@@ -173,26 +175,43 @@ def kl_term(model: Any) -> Any:
     return sum(m.kl_divergence() for m in model.modules() if hasattr(m, "kl_divergence"))
 
 
-def train_net(B: Backend, kind: str, X: np.ndarray, y: np.ndarray, epochs: int, batch: int, seed: int) -> Any:
-    """Adam; MAP: weight decay 1/(sigma_p^2 N) on a mean loss; VI: mean BCE + KL / N; dropout: plain."""
+def train_net(B: Backend, kind: str, X: np.ndarray, y: np.ndarray, epochs: int, batch: int, seed: int,
+              dist: Distributed | None = None) -> Any:
+    """Adam; MAP: weight decay 1/(sigma_p^2 N) on a mean loss; VI: mean BCE + KL / N; dropout: plain.
+
+    Under ``--distributed`` (``dist``) the model is a DDP replica and each rank takes its share of every
+    global batch of ``batch`` samples; its summed BCE times ``dist.loss_scale`` averages (over the ranks)
+    to the one-process mean BCE. The KL is added whole on every rank, still divided by the FULL data size
+    N = len(X) (not the rank's share): the ranks' weights are the same, so the average of their KL / N is
+    the one-process KL / N. The weight noise of the VI layers is drawn from the same seed on every rank:
+    one weight sample per step for the whole global batch, as in one process. Dropout masks are drawn per
+    sample, so each rank's generator is re-seeded with its rank (independent masks, not the one-process ones).
+    Returns the plain (unwrapped) module."""
+    local = (lambda idx: idx) if dist is None else dist.local
     B.manual_seed(seed)
     model = build(B, kind)
+    if dist is not None and dist.enabled:
+        model = dist.wrap(model)
+        if kind == "dropout":
+            B.manual_seed(seed + 1000 * dist.rank)
     wd = 1.0 / (PRIOR_SIGMA ** 2 * len(X)) if kind == "map" else 0.0
     opt = B.optim.Adam(model.parameters(), lr=1e-2, weight_decay=wd)
     rng = np.random.default_rng(seed)
     model.train()
-    for _ in tqdm(range(epochs), desc=f"{kind} MLP", leave=False):
-        order = rng.permutation(len(X))
-        for s in range(0, len(X), batch):
+    for _ in tqdm(range(epochs), desc=f"{kind} MLP", leave=False, disable=dist is not None and not dist.is_main):
+        order = rng.permutation(len(X)) if dist is None else dist.epoch_order(rng.permutation(len(X)), batch)
+        for s in range(0, len(order), batch):
             idx = order[s:s + batch]
-            logits = model(B.tensor(X[idx])).reshape(-1)
-            loss = B.F.binary_cross_entropy_with_logits(logits, B.tensor(y[idx]))
+            scale = 1.0 / len(idx) if dist is None else dist.loss_scale(len(idx))
+            mine = local(idx)
+            logits = model(B.tensor(X[mine])).reshape(-1)
+            loss = B.F.binary_cross_entropy_with_logits(logits, B.tensor(y[mine]), reduction="sum") * scale
             if kind == "vi":
                 loss = loss + kl_term(model) / len(X)
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return model
+    return model if dist is None else dist.unwrap(model)
 
 
 def mc_probs(B: Backend, model: Any, X: np.ndarray, T: int) -> np.ndarray:
@@ -243,9 +262,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--samples", type=int, default=100, help="predictive samples / MC passes (default 100)")
     args = p.parse_args(argv)
     B = backend(args.backend, args.device)
-    run = Run("bayes_nn", args)
-    steps, epochs, batch, res = (300, 25, 100, 50) if args.quick else (1000, 300, 100, 120)
+    dist = Distributed(B, args)                                # torchrun --distributed: joins the process group
+    if dist.enabled and dist.scale_lr:
+        raise UserError("--scale-lr does not apply: the moons networks keep the one-process batch of 100 and lr")
+    batch = 100
+    run = Run("bayes_nn", args, write=dist.is_main)           # only rank 0 writes the run directory
+    steps, epochs, res = (300, 25, 50) if args.quick else (1000, 300, 120)
     m = run.metrics
+    if dist.enabled:
+        run.note(f"{dist.world} processes (DDP) train the three moons networks on shares of each batch of 100 "
+                 "(the ELBO's KL over the full N); rank 0 alone fits the logistic part, the last-layer Laplace, "
+                 "the predictives and the figures")
+    if not dist.is_main:                                       # the other ranks only help to train part 2
+        Xm, ym = make_moons(1000, noise=0.05, seed=args.seed)
+        for kind in ("map", "vi", "dropout"):
+            train_net(B, kind, Xm.astype(np.float32), ym.astype(np.float32), epochs, batch, args.seed, dist)
+        m.update(data="generated two moons (rank > 0: training shares only)")
+        dist.close()
+        return run.finish("data")
 
     # ---- part 1: Bayesian logistic regression on two blobs (minidl: the Laplace Hessian uses its autograd)
     Xb, yb = make_two_blobs(100, args.seed)
@@ -292,7 +326,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     G32 = G.astype(np.float32)
     maps: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for kind, label in (("map", "MAP"), ("vi", "VI"), ("dropout", "MC dropout")):
-        net = train_net(B, kind, Xm, ymf, epochs, batch, args.seed)
+        net = train_net(B, kind, Xm, ymf, epochs, batch, args.seed, dist)
         if kind == "map":
             net.eval()
             with B.no_grad():
@@ -323,14 +357,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     m.update(data="generated: two blobs (100 points, std 0.8) and two moons (1000 train / 500 test, noise 0.05)",
              backend=B.name, alpha=alpha, prior_sigma=PRIOR_SIGMA, samples=args.samples, epochs=epochs,
-             test_accuracy=m["moons_vi_test_accuracy"])
+             test_accuracy=m["moons_vi_test_accuracy"], world_size=dist.world)
     run.note(f"Laplace Hessian: closed form vs double backward max |diff| "
              f"{m['hessian_max_abs_diff_closed_vs_double_backward']:.2e}; moons test accuracy MAP "
              f"{m['moons_map_test_accuracy']:.3f}, VI {m['moons_vi_test_accuracy']:.3f}, MC dropout "
              f"{m['moons_dropout_test_accuracy']:.3f}; mean entropy far from the data: "
              + ", ".join(f"{k.split('entropy_')[1]} {v:.3f}" for k, v in m.items()
                          if k.startswith("moons_far_entropy")))
-    return run.finish("test_accuracy")
+    metrics = run.finish("test_accuracy")
+    dist.close()                                               # the other ranks wait here for rank 0
+    return metrics
 
 
 if __name__ == "__main__":
