@@ -53,6 +53,7 @@ import numpy as np
 from tqdm import tqdm
 
 from examples._distributed import Distributed
+from examples._gan_figures import plot_class_grid, plot_interpolation, plot_losses, plot_snapshots
 from examples._runner import Run, UserError, data_dir, make_parser, open_dataset
 from minidl.data import MNIST, load_digits, stratified_split
 from minidl.data.transforms import functional as TF
@@ -267,76 +268,6 @@ def frechet(f1: np.ndarray, f2: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 
 
-# --------------------------------------------------------------------------- 4. figures
-def _grid(images: np.ndarray, rows: int) -> np.ndarray:
-    n, _, h, w = images.shape
-    cols = n // rows
-    g = images[:rows * cols, 0].reshape(rows, cols, h, w).transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
-    return (g + 1) / 2
-
-
-def plot_snapshots(run: Run, res: dict[str, Any]) -> None:
-    import matplotlib.pyplot as plt
-    snaps = res["snapshots"]
-    fig, axes = plt.subplots(1, len(snaps), figsize=(5 * len(snaps), 4.4))
-    for ax, (title, imgs) in zip(np.atleast_1d(axes), snaps):
-        ax.imshow(_grid(imgs, 8), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(title)
-        ax.axis("off")
-    extra = " Each column is one class (0-9) in the conditional model." if res["k"] else ""
-    run.savefig(fig, "samples", caption="Samples from the same fixed noise at three points of training: blobs, "
-                "then strokes, then digits." + extra)
-
-
-def plot_losses(run: Run, h: dict[str, list[float]]) -> None:
-    import matplotlib.pyplot as plt
-    smooth = lambda v: np.convolve(v, np.ones(w) / w, mode="valid")  # noqa: E731
-    w = max(1, len(h["loss_d"]) // 50)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4))
-    axes[0].plot(smooth(h["loss_d"]), label="D loss")
-    axes[0].plot(smooth(h["loss_g"]), label="G loss")
-    axes[0].set_ylabel("loss")
-    axes[1].plot(smooth(h["d_x"]), label="D(x), real")
-    axes[1].plot(smooth(h["d_g_z1"]), label="D(G(z)) before D's step")
-    axes[1].plot(smooth(h["d_g_z2"]), label="D(G(z)) after D's step")
-    axes[1].axhline(0.5, color="gray", ls=":")
-    axes[1].set_ylabel("discriminator output")
-    for ax in axes:
-        ax.set_xlabel("iteration")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    run.savefig(fig, "losses", caption=f"Losses and D's outputs (moving average over {w} iterations). A healthy "
-                "game oscillates: D(x) stays above D(G(z)) without reaching 1 and 0; D(x) -> 1 with D(G(z)) -> 0 "
-                "means D has won and G's (saturating) gradient vanishes.")
-
-
-def plot_interpolation(run: Run, B: Backend, args: argparse.Namespace, G: Any, k: int) -> None:
-    import matplotlib.pyplot as plt
-    rng = np.random.default_rng(args.seed + 3)
-    z0, z1 = rng.standard_normal((2, 6, args.nz)).astype(np.float32)
-    t = np.linspace(0, 1, 10, dtype=np.float32)
-    z = (z0[:, None] * (1 - t[None, :, None]) + z1[:, None] * t[None, :, None]).reshape(-1, args.nz)
-    labels = np.repeat(np.arange(6), 10) if k else None
-    imgs = generate(B, G, z, labels, k)
-    fig, ax = plt.subplots(figsize=(9, 5.6))
-    ax.imshow(_grid(imgs, 6), cmap="gray", vmin=0, vmax=1)
-    ax.axis("off")
-    run.savefig(fig, "interpolation", caption="Each row walks in a straight line from one z to another (10 steps): "
-                "a smooth morph means G learnt a continuous map, not a lookup of training digits."
-                + (" Conditional: row r keeps the label r." if k else ""))
-
-
-def plot_class_grid(run: Run, B: Backend, args: argparse.Namespace, G: Any) -> None:
-    import matplotlib.pyplot as plt
-    z = np.random.default_rng(args.seed + 4).standard_normal((8, args.nz)).astype(np.float32)
-    imgs = generate(B, G, np.tile(z, (10, 1)), np.repeat(np.arange(10), 8), 10)   # row = class, column = noise
-    fig, ax = plt.subplots(figsize=(6, 7.5))
-    ax.imshow(_grid(imgs, 10), cmap="gray", vmin=0, vmax=1)
-    ax.axis("off")
-    run.savefig(fig, "classes", caption="Conditional DCGAN: row = requested class 0-9, column = one fixed noise "
-                "vector. The noise carries the style (thickness, slant) across the classes.")
-
-
 # --------------------------------------------------------------------------- the chapter
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = make_parser("gan", "Chapter 3-d: DCGAN and conditional DCGAN on MNIST")
@@ -387,9 +318,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return run.finish("iterations")
     plot_snapshots(run, res)
     plot_losses(run, res["history"])
-    plot_interpolation(run, B, args, res["G"], res["k"])
+    def sample(z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        return generate(B, res["G"], z, labels, res["k"])
+    plot_interpolation(run, args, sample, res["k"])
     if res["k"]:
-        plot_class_grid(run, B, args, res["G"])
+        plot_class_grid(run, args, sample)
 
     judge = train_classifier(B, args, Xtr, ytr)
     f_real, pred_real = lenet_outputs(B, judge, Xte)
