@@ -119,24 +119,32 @@ def expand_gather(x: np.ndarray, n: int, xpc: np.ndarray, xs2: np.ndarray, idx: 
 
 
 @njit(cache=True, boundscheck=False, inline="always")
-def _store(y: np.ndarray, n0: int, P: int, o: int, q0: int, nl: int, acc: np.ndarray,
+def _store(y: np.ndarray, y3: np.ndarray, flat: bool, n0: int, P: int, o: int, q0: int, nl: int, acc: np.ndarray,
            bias: np.ndarray, buf: np.ndarray) -> None:  # pragma: no cover - compiled
     """y[n0 + m, o, ho, wo] = acc[q - q0] + bias[o] for the columns q = m*P + ho*Wo + wo, q0 <= q < q0 + nl,
-    channel o < O; written one output row segment at a time (y may be any strided view).
+    channel o < O.
 
-    The tile is first copied whole into ``buf`` (a heap array): the register tile ``acc`` must only be
-    indexed by full-width loops, or LLVM can no longer keep it in registers during the reduction."""
+    ``flat``: y's planes are contiguous and y3 is y seen as (N, O, Ho*Wo); a tile is then one run of
+    y3.  Otherwise (y a strided view: a phase of a strided input gradient) it is written one output
+    row segment at a time, through ``buf`` (a heap array): the register tile ``acc`` must only be
+    indexed by full-width loops there, or LLVM no longer keeps it in registers during the reduction."""
     if o < y.shape[1]:
         Ho, Wo = y.shape[2], y.shape[3]
         b = bias[o]
         m = q0 // P
+        if flat:
+            if m == (q0 + nl - 1) // P:    # the tile lies in one image (always so when G == 1)
+                row3 = y3[n0 + m, o]
+                p0 = q0 - m * P
+                for l in range(nl):
+                    row3[p0 + l] = acc[l] + b
+            else:
+                for l in range(nl):
+                    q = q0 + l
+                    y3[n0 + q // P, o, q % P] = acc[l] + b
+            return
         ho = (q0 - m * P) // Wo
         wo = q0 - m * P - ho * Wo
-        if wo + nl <= Wo:             # within one output row (wide planes)
-            row = y[n0 + m, o, ho]
-            for l in range(nl):
-                row[wo + l] = acc[l] + b
-            return
         for l in range(acc.shape[0]):
             buf[l] = acc[l] + b
         l = 0
@@ -154,14 +162,14 @@ def _store(y: np.ndarray, n0: int, P: int, o: int, q0: int, nl: int, acc: np.nda
 
 
 @njit(cache=True, parallel=True, fastmath=FM, boundscheck=False)
-def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y: np.ndarray, kh: int, kw: int, sh: int,
-                sw: int, ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool, R: int, G: int, idx: np.ndarray,
-                ogroups: int, nchunks: int) -> None:  # pragma: no cover
+def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y: np.ndarray, y3: np.ndarray, flat: bool,
+                kh: int, kw: int, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, Wo: int, shift: bool, R: int,
+                G: int, idx: np.ndarray, ogroups: int, nchunks: int) -> None:  # pragma: no cover
     """y[n, o, ho, wo] = bias[o] + sum_{c,i,j} wt[(c, i, j), o] x_pad[n, c, ho*sh + i*dh, wo*sw + j*dw].
 
     x: (N, C, H, W) any strides;  wt: (C*kh*kw, Op) the weight transposed, Op = O rounded up to
     TILE_O (zero columns);  y: (N, O, Ho, Wo) any strides (a phase of a strided input gradient
-    writes every other pixel);  bias: (O,).
+    writes every other pixel);  y3, flat: see ``_store``;  bias: (O,).
     R: rows expanded per image (Ho + dh*(kh-1) with ``shift``, else Ho);  G: images per tile group
     (1 with ``shift``);  idx: the gather table of ``expand_gather`` (used without ``shift``).  Work items: (group of G images, group of output-channel tiles); ``ogroups`` > 1
     splits a group's channel tiles over threads when there are few groups (each then expands it itself).
@@ -238,11 +246,11 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y: np.ndarray, 
                                 a6[l] += w6 * v
                                 a7[l] += w7 * v
                     nl = min(LANES, Q - p0)
-                    _store(y, n0, P, o0, p0, nl, a0, bias, buf)
-                    _store(y, n0, P, o0 + 1, p0, nl, a1, bias, buf)
-                    _store(y, n0, P, o0 + 2, p0, nl, a2, bias, buf)
-                    _store(y, n0, P, o0 + 3, p0, nl, a3, bias, buf)
-                    _store(y, n0, P, o0 + 4, p0, nl, a4, bias, buf)
-                    _store(y, n0, P, o0 + 5, p0, nl, a5, bias, buf)
-                    _store(y, n0, P, o0 + 6, p0, nl, a6, bias, buf)
-                    _store(y, n0, P, o0 + 7, p0, nl, a7, bias, buf)
+                    _store(y, y3, flat, n0, P, o0, p0, nl, a0, bias, buf)
+                    _store(y, y3, flat, n0, P, o0 + 1, p0, nl, a1, bias, buf)
+                    _store(y, y3, flat, n0, P, o0 + 2, p0, nl, a2, bias, buf)
+                    _store(y, y3, flat, n0, P, o0 + 3, p0, nl, a3, bias, buf)
+                    _store(y, y3, flat, n0, P, o0 + 4, p0, nl, a4, bias, buf)
+                    _store(y, y3, flat, n0, P, o0 + 5, p0, nl, a5, bias, buf)
+                    _store(y, y3, flat, n0, P, o0 + 6, p0, nl, a6, bias, buf)
+                    _store(y, y3, flat, n0, P, o0 + 7, p0, nl, a7, bias, buf)

@@ -101,7 +101,9 @@ def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndar
     ogroups = 1 if ngroups >= 2 * threads else min(ntile_o, -(-2 * threads // ngroups))
     idx = np.zeros((0, 0), dtype=np.intp) if shift else _gather_table(x.shape[2:], (kh, kw), (Ho, Wo), stride,
                                                                       pad_tl, dilation)
-    D.conv_direct(x, wt, bias, y, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, G, idx, ogroups,
+    flat = y.strides[3] == dtype.itemsize and y.strides[2] == Wo * dtype.itemsize
+    y3 = y.reshape(N, O, Ho * Wo) if flat else y[:0, :0, 0, :0]   # a view when the planes are contiguous
+    D.conv_direct(x, wt, bias, y, y3, flat, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, G, idx, ogroups,
                   min(ngroups * ogroups, 4 * threads))
 
 
