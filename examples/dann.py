@@ -82,7 +82,7 @@ from examples._dann_data import Domains, check_domains, digits_behind, load_doma
 from examples._distributed import Distributed
 from examples._runner import Run, UserError, make_parser
 from minidl.interop import Backend, backend
-from minidl.models.dann import DANN, dann_lr, grl_lambda
+from minidl.models.dann import DANN, dann_lr, dann_step, grl_lambda
 
 
 # --------------------------------------------------------------------------- 1. data: examples/_dann_data.py
@@ -97,39 +97,8 @@ def batches(n: int, size: int, rng: np.random.Generator):
             yield order[start:start + size]
 
 
-def dann_step(B: Backend, model: Any, opt: Any, xs: Any, ys: Any, xt: Any = None, lam: float = 0.0,
-              scale: tuple[float, float] | None = None) -> tuple[Any, Any, Any]:
-    """One SGD step. With target images ``xt``, the DANN step (p = step / steps in [0, 1]):
-
-        f = features([x_s; x_t])                         source and target images together
-        L_y = CE(classifier(f_s), y_s)                   labels: source only
-        L_d = BCE(domain(GRL_lambda(f)), [1...1; 0...0]) domains: source = 1, target = 0
-        (L_y + L_d).backward()   -> the features get dL_y/df - lambda dL_d/df
-
-    Without ``xt``: the naive step, L_y on the source batch only (``model`` maps images to class logits).
-    Both losses are *sums* times ``scale = (label factor, domain factor)``: by default 1 / (images in the
-    sum), i.e. the means; under torchrun, ``Distributed.loss_scale`` of the global batch, so that DDP's
-    average over the ranks is the mean over the whole global batch (``examples/_distributed.py``).
-    Returns ``(sum of L_y, sum of L_d, domain logits)``, the last two None for the naive step.
-    """
-    lib, F = B.lib, B.F
-    n = xs.shape[0]
-    n_all = n + (0 if xt is None else xt.shape[0])
-    label_scale, domain_scale = scale or (1.0 / n, 1.0 / n_all)
-    if xt is None:
-        label_sum = F.cross_entropy(model(xs), ys, reduction="sum")
-        domain_sum = domain_logit = None
-        loss = label_sum * label_scale
-    else:
-        class_logit, domain_logit = model(lib.cat([xs, xt], dim=0), lam, n)   # features, both heads, the GRL
-        label_sum = F.cross_entropy(class_logit, ys, reduction="sum")
-        is_source = lib.cat([lib.ones_like(domain_logit[:n]), lib.zeros_like(domain_logit[n:])])
-        domain_sum = F.binary_cross_entropy_with_logits(domain_logit, is_source, reduction="sum")
-        loss = label_sum * label_scale + domain_sum * domain_scale
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    return label_sum, domain_sum, domain_logit
+# The training step, ``dann_step`` (naive or DANN; the derivation of both losses and of the reversed
+# gradient is in its docstring), is in minidl.models.dann, shared with the parity suite.
 
 
 def train(B: Backend, args: argparse.Namespace, d: Domains, adapt: bool, dist: Distributed) -> dict[str, Any]:

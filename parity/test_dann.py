@@ -1,7 +1,7 @@
 """DANN (chapter 3-c) against torch in float64: the gradient-reversal layer against a torch
 ``autograd.Function`` written in the test, and whole DANN steps (both heads, both losses, the GRL, SGD
-with momentum and the course's schedules) with copied weights and the same batches, through the chapter's
-own ``dann_step``. House tolerance: rtol 1e-7, atol 1e-9."""
+with momentum and the course's schedules) with copied weights and the same batches, through the course's
+``dann_step`` (``minidl.models.dann``, the lines the chapter runs). House tolerance: rtol 1e-7, atol 1e-9."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,9 +11,8 @@ import pytest
 import torch
 
 import minidl
-from examples.dann import dann_step
 from minidl.interop import backend
-from minidl.models.dann import DANN, GradReverse, dann_lr, feature_size, grad_reverse, grl_lambda
+from minidl.models.dann import DANN, GradReverse, dann_lr, dann_step, feature_size, grad_reverse, grl_lambda
 from parity.helpers import assert_close, copy_weights
 
 TOL = dict(atol=1e-9, rtol=1e-7)

@@ -43,7 +43,7 @@ def _worker(rank: int, port: int, out: str) -> None:
     import argparse
 
     from examples._distributed import Distributed
-    from examples.dann import dann_step
+    from minidl.models.dann import dann_step
     from minidl.interop import backend
     B = backend("torch", "cpu")
     dist = Distributed(B, argparse.Namespace(distributed=True, scale_lr=False))
@@ -70,7 +70,7 @@ def test_ddp_dann_gradient_equals_the_one_process_gradient(tmp_path: Path) -> No
     out = tmp_path / "grad.npz"
     import torch._dynamo  # noqa: F401  (DDP imports it: once here, not once per forked child)
 
-    from examples.dann import dann_step
+    from minidl.models.dann import dann_step
     from minidl.interop import backend
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_worker, args=(r, port, str(out))) for r in (0, 1)]
