@@ -37,8 +37,9 @@ A chapter adopts it in a few lines (``examples/cnn.py`` is the worked example)::
     correct, seen = dist.sum([correct, seen])          # metrics over all ranks
     dist.close()
 
-A chapter that has not adopted it refuses ``--distributed`` and torchrun with a clear message
-(``examples._runner.Run``), rather than training N unrelated copies.
+Every deep chapter has adopted it (cnn, transfer, visualize, dann, gan, bayes_nn, uncertainty); a chapter
+that has not (the classical ones) refuses ``--distributed`` and torchrun with a clear message
+(``examples._runner.Run``), rather than running N unrelated copies.
 """
 from __future__ import annotations
 
