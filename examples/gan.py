@@ -64,7 +64,7 @@ from minidl.data import MNIST, load_digits, stratified_split
 from minidl.data.transforms import functional as TF
 from minidl.interop import Backend, backend
 from minidl.models import lenet
-from minidl.models.gan import dcgan_init_, discriminator, discriminator_input, generator, generator_input
+from minidl.models.gan import d_step, dcgan_init_, discriminator, g_step, generator, generator_input
 
 
 # --------------------------------------------------------------------------- 1. data: (N, 1, 32, 32) in [-1, 1]
@@ -91,47 +91,8 @@ def one_hot(B: Backend, y: np.ndarray | None, k: int) -> Any:
     return None if y is None or k == 0 else B.tensor(np.eye(k, dtype=np.float32)[y])
 
 
-def d_step(B: Backend, G: Any, D: Any, opt_d: Any, x: Any, z: Any, onehot: Any = None,
-           fake_onehot: Any = None, scale: float | None = None) -> tuple[Any, dict[str, float]]:
-    """One discriminator step: ascend log D(x) + log(1 - D(G(z))), i.e. descend the BCE of real
-    images against 1 plus fake ones against 0. The fake batch is detached: G is not updated here.
-
-    The loss is the BCE *summed* over the batch times ``scale``: 1 / len(batch) (the default: the mean),
-    or ``Distributed.loss_scale`` under DDP, which makes the ranks' averaged gradient the one-process
-    mean over the global batch. Returns the fake images (reused by the G step) and the logged numbers
-    (means over this process's batch)."""
-    lib, bce = B.lib, B.nn.BCELoss(reduction="sum")
-    fake = G(generator_input(lib, z, fake_onehot))
-    d_real = D(discriminator_input(lib, x, onehot)).reshape(-1)
-    d_fake = D(discriminator_input(lib, fake.detach(), fake_onehot)).reshape(-1)
-    ones, zeros = lib.ones_like(d_real), lib.zeros_like(d_fake)
-    n = d_real.shape[0]
-    total = bce(d_real, ones) + bce(d_fake, zeros)
-    loss = total * (1.0 / n if scale is None else scale)
-    opt_d.zero_grad()
-    loss.backward()
-    opt_d.step()
-    return fake, {"loss_d": total.item() / n, "d_x": d_real.mean().item(), "d_g_z1": d_fake.mean().item()}
-
-
-def g_step(B: Backend, D: Any, opt_g: Any, fake: Any, fake_onehot: Any = None,
-           saturating: bool = False, scale: float | None = None) -> dict[str, float]:
-    """One generator step through the (just updated) discriminator (``scale`` as in :func:`d_step`).
-
-    non-saturating: minimise -log D(G(z))     = BCE(D(G(z)), 1)
-    saturating:     minimise  log(1 - D(G(z))) = -BCE(D(G(z)), 0)
-
-    The backward also reaches D's parameters (D's optimiser does not step on them, and D's next step
-    zeroes them first); under DDP they are averaged too, a wasted but harmless all-reduce."""
-    lib, bce = B.lib, B.nn.BCELoss(reduction="sum")
-    d_gen = D(discriminator_input(lib, fake, fake_onehot)).reshape(-1)
-    n = d_gen.shape[0]
-    total = -bce(d_gen, lib.zeros_like(d_gen)) if saturating else bce(d_gen, lib.ones_like(d_gen))
-    loss = total * (1.0 / n if scale is None else scale)
-    opt_g.zero_grad()
-    loss.backward()
-    opt_g.step()
-    return {"loss_g": total.item() / n, "d_g_z2": d_gen.mean().item()}
+# The D step and the G step (the derivation of both losses is in their docstrings) are in
+# minidl.models.gan (d_step, g_step), shared with the parity suite that checks them against torch.
 
 
 def build(B: Backend, args: argparse.Namespace, k: int, dist: Distributed | None = None) -> tuple[Any, Any, Any, Any]:

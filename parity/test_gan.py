@@ -1,6 +1,6 @@
 """DCGAN (chapter 3-d) against torch in float64: the course's generator and discriminator with copied
-weights, one discriminator step then one generator step of the chapter's own ``d_step`` / ``g_step``
-(Adam, beta1 0.5, the course's two learning rates) on the same real batch and the same noise. Compared:
+weights, one discriminator step then one generator step of the course's ``d_step`` / ``g_step``
+(``minidl.models.gan``, the lines the chapter runs) (Adam, beta1 0.5, the course's two learning rates) on the same real batch and the same noise. Compared:
 the fake images, the losses and D outputs, every gradient, the parameters after each step and the
 batch-norm running statistics. Unconditional with the non-saturating loss; conditional with the
 saturating one. House tolerance: rtol 1e-7, atol 1e-9."""
@@ -13,9 +13,8 @@ import pytest
 import torch
 
 import minidl
-from examples.gan import d_step, g_step
 from minidl.interop import backend
-from minidl.models.gan import dcgan_init_, discriminator, generator
+from minidl.models.gan import d_step, dcgan_init_, discriminator, g_step, generator
 from parity.helpers import assert_close, copy_weights
 
 TOL = dict(atol=1e-9, rtol=1e-7)

@@ -24,6 +24,10 @@ input is ``[z, onehot]`` (nz + n_classes channels of 1x1); the discriminator's i
 plain ``Sequential`` stacks; ``generator_input`` / ``discriminator_input`` build those inputs. (The
 course feeds the label through separate first layers and concatenates their outputs; concatenating at
 the input is the same model family with fewer weights.)
+
+The course's two training steps, ``d_step`` and ``g_step`` (the discriminator's BCE on real and
+detached fake images, then the generator's non-saturating or saturating loss), live here too, so the
+chapter ``examples/gan.py`` and the parity suite run the very same lines.
 """
 from __future__ import annotations
 
@@ -85,3 +89,47 @@ def discriminator_input(lib: Any, x: Any, onehot: Any | None = None) -> Any:
     n, _, h, w = x.shape
     planes = onehot.to(x.dtype).reshape(n, -1, 1, 1).expand(n, onehot.shape[1], h, w)
     return lib.cat([x, planes], dim=1)
+
+
+# --------------------------------------------------------------------------- the course's training steps
+def d_step(B: Any, G: Any, D: Any, opt_d: Any, x: Any, z: Any, onehot: Any = None,
+           fake_onehot: Any = None, scale: float | None = None) -> tuple[Any, dict[str, float]]:
+    """One discriminator step: ascend log D(x) + log(1 - D(G(z))), i.e. descend the BCE of real
+    images against 1 plus fake ones against 0. The fake batch is detached: G is not updated here.
+
+    The loss is the BCE *summed* over the batch times ``scale``: 1 / len(batch) (the default: the mean),
+    or ``Distributed.loss_scale`` under DDP, which makes the ranks' averaged gradient the one-process
+    mean over the global batch. Returns the fake images (reused by the G step) and the logged numbers
+    (means over this process's batch)."""
+    lib, bce = B.lib, B.nn.BCELoss(reduction="sum")
+    fake = G(generator_input(lib, z, fake_onehot))
+    d_real = D(discriminator_input(lib, x, onehot)).reshape(-1)
+    d_fake = D(discriminator_input(lib, fake.detach(), fake_onehot)).reshape(-1)
+    ones, zeros = lib.ones_like(d_real), lib.zeros_like(d_fake)
+    n = d_real.shape[0]
+    total = bce(d_real, ones) + bce(d_fake, zeros)
+    loss = total * (1.0 / n if scale is None else scale)
+    opt_d.zero_grad()
+    loss.backward()
+    opt_d.step()
+    return fake, {"loss_d": total.item() / n, "d_x": d_real.mean().item(), "d_g_z1": d_fake.mean().item()}
+
+
+def g_step(B: Any, D: Any, opt_g: Any, fake: Any, fake_onehot: Any = None,
+           saturating: bool = False, scale: float | None = None) -> dict[str, float]:
+    """One generator step through the (just updated) discriminator (``scale`` as in :func:`d_step`).
+
+    non-saturating: minimise -log D(G(z))     = BCE(D(G(z)), 1)
+    saturating:     minimise  log(1 - D(G(z))) = -BCE(D(G(z)), 0)
+
+    The backward also reaches D's parameters (D's optimiser does not step on them, and D's next step
+    zeroes them first); under DDP they are averaged too, a wasted but harmless all-reduce."""
+    lib, bce = B.lib, B.nn.BCELoss(reduction="sum")
+    d_gen = D(discriminator_input(lib, fake, fake_onehot)).reshape(-1)
+    n = d_gen.shape[0]
+    total = -bce(d_gen, lib.zeros_like(d_gen)) if saturating else bce(d_gen, lib.ones_like(d_gen))
+    loss = total * (1.0 / n if scale is None else scale)
+    opt_g.zero_grad()
+    loss.backward()
+    opt_g.step()
+    return {"loss_g": total.item() / n, "d_g_z2": d_gen.mean().item()}
