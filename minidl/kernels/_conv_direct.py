@@ -171,7 +171,8 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y: np.ndarray, 
     TILE_O (zero columns);  y: (N, O, Ho, Wo) any strides (a phase of a strided input gradient
     writes every other pixel);  y3, flat: see ``_store``;  bias: (O,).
     R: rows expanded per image (Ho + dh*(kh-1) with ``shift``, else Ho);  G: images per tile group
-    (1 with ``shift``);  idx: the gather table of ``expand_gather`` (used without ``shift``).  Work items: (group of G images, group of output-channel tiles); ``ogroups`` > 1
+    (1 with ``shift``);  idx: the gather table of ``expand_gather`` (small planes; empty: ``expand_rows``).
+    Work items: (group of G images, group of output-channel tiles); ``ogroups`` > 1
     splits a group's channel tiles over threads when there are few groups (each then expands it itself).
     """
     N, C = x.shape[0], x.shape[1]
@@ -188,7 +189,7 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y: np.ndarray, 
     for ch in prange(nchunks):
         xs = np.empty((C, KI, kw, L), dtype=x.dtype)
         xsf = xs.reshape(-1)
-        xp = np.empty((C, Hp, Wp) if shift else (0, 0, 0), dtype=x.dtype)
+        xp = np.empty((C, Hp, Wp) if shift or idx.shape[0] == 0 else (0, 0, 0), dtype=x.dtype)
         xpc = np.empty(x.shape[2] * x.shape[3] + 1, dtype=x.dtype)
         xs2 = xs.reshape(C * KI * kw, L)
         buf = np.empty(LANES, dtype=x.dtype)
@@ -204,7 +205,7 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y: np.ndarray, 
             n0, g = t // ogroups * G, t % ogroups
             gc = min(G, N - n0)
             for m in range(gc):
-                if shift:
+                if shift or idx.shape[0] == 0:
                     expand_rows(x, n0 + m, xp, xs, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, m * B)
                 else:
                     expand_gather(x, n0 + m, xpc, xs2, idx, m * B)

@@ -99,7 +99,7 @@ def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndar
     ngroups = -(-N // G)
     ntile_o = wt.shape[1] // D.TILE_O
     ogroups = 1 if ngroups >= 2 * threads else min(ntile_o, -(-2 * threads // ngroups))
-    idx = np.zeros((0, 0), dtype=np.intp) if shift else _gather_table(x.shape[2:], (kh, kw), (Ho, Wo), stride,
+    idx = np.zeros((0, 0), dtype=np.intp) if shift or P >= 2 * lanes else _gather_table(x.shape[2:], (kh, kw), (Ho, Wo), stride,
                                                                       pad_tl, dilation)
     flat = y.strides[3] == dtype.itemsize and y.strides[2] == Wo * dtype.itemsize
     y3 = y.reshape(N, O, Ho * Wo) if flat else y[:0, :0, 0, :0]   # a view when the planes are contiguous
