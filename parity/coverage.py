@@ -67,13 +67,16 @@ def namespaces() -> list[tuple[str, Any, Any]]:
 
     import minidl
     import minidl.nn.init
+    import minidl.nn.modules.module
     import minidl.nn.utils
+    import torch.nn.modules.module
     import minidl.optim.lr_scheduler
     return [("minidl", minidl, torch), ("Tensor", minidl.Tensor, torch.Tensor),
             ("F", minidl.nn.functional, torch.nn.functional), ("nn", minidl.nn, torch.nn),
             ("nn.init", minidl.nn.init, torch.nn.init), ("nn.utils", minidl.nn.utils, torch.nn.utils),
             ("optim", minidl.optim, torch.optim), ("lr_scheduler", minidl.optim.lr_scheduler, torch.optim.lr_scheduler),
-            ("linalg", minidl.linalg, torch.linalg), ("autograd", minidl.autograd, torch.autograd)]
+            ("linalg", minidl.linalg, torch.linalg), ("autograd", minidl.autograd, torch.autograd),
+            ("nn.modules.module", minidl.nn.modules.module, torch.nn.modules.module)]   # the global module hooks
 
 
 def _is_candidate(obj: Any) -> bool:
