@@ -20,7 +20,7 @@ from numba import njit, prange
 
 from . import elementwise_reference as ref
 
-__all__ = ["relu_forward", "mask_multiply", "PARALLEL_MIN_SIZE"]
+__all__ = ["relu_forward", "mask_multiply", "leaky_relu_forward", "leaky_mask_multiply", "PARALLEL_MIN_SIZE"]
 
 PARALLEL_MIN_SIZE = 1 << 17   # elements; about where two threads start to beat NumPy (the kernel wins at 1 thread)
 
@@ -42,6 +42,24 @@ def _mask_mul(g: np.ndarray, mask: np.ndarray, out: np.ndarray, one: float, zero
     """out = g * (1 if mask else 0); flat arrays, one and zero of g's dtype."""
     for i in prange(g.size):
         out[i] = g[i] * (one if mask[i] else zero)
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def _leaky_fwd(x: np.ndarray, z: np.ndarray, positive: np.ndarray, a: float) -> None:  # pragma: no cover - compiled
+    """z = x if x > 0 else x * a, positive = x > 0; flat arrays, ``a`` of x's dtype (so x * a rounds as
+    NumPy's ``x * np.asarray(a, x.dtype)``)."""
+    for i in prange(x.size):
+        v = x[i]
+        p = v > 0
+        positive[i] = p
+        z[i] = v if p else v * a
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def _leaky_mask_mul(g: np.ndarray, mask: np.ndarray, out: np.ndarray, a: float) -> None:  # pragma: no cover - compiled
+    """out = g if mask else g * a; flat arrays, ``a`` of g's dtype."""
+    for i in prange(g.size):
+        out[i] = g[i] if mask[i] else g[i] * a
 
 
 def _fast(a: np.ndarray) -> bool:
@@ -68,4 +86,24 @@ def mask_multiply(g: np.ndarray, mask: np.ndarray) -> np.ndarray:
     out = np.empty_like(g)
     t = g.dtype.type
     _mask_mul(g.reshape(-1), mask.reshape(-1), out.reshape(-1), t(1), t(0))
+    return out
+
+
+def leaky_relu_forward(x: np.ndarray, a: float) -> tuple[np.ndarray, np.ndarray]:
+    """x -> (z = x if x > 0 else a x, positive = x > 0), as ``elementwise_reference.leaky_relu_forward``."""
+    if not _fast(x):
+        return ref.leaky_relu_forward(x, a)
+    z = np.empty_like(x)
+    positive = np.empty(x.shape, dtype=np.bool_)
+    _leaky_fwd(x.reshape(-1), z.reshape(-1), positive.reshape(-1), x.dtype.type(a))
+    return z, positive
+
+
+def leaky_mask_multiply(g: np.ndarray, mask: np.ndarray, a: float) -> np.ndarray:
+    """where(mask, g, g * a), as ``elementwise_reference.leaky_mask_multiply``."""
+    if not (_fast(g) and isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == g.shape
+            and mask.flags.c_contiguous):
+        return ref.leaky_mask_multiply(g, mask, a)
+    out = np.empty_like(g)
+    _leaky_mask_mul(g.reshape(-1), mask.reshape(-1), out.reshape(-1), g.dtype.type(a))
     return out

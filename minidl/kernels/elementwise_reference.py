@@ -18,3 +18,14 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def mask_multiply(g: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """g * mask (mask boolean, same shape): ReLU's backward, g where the input was positive, else g * 0."""
     return g * mask
+
+
+def leaky_relu_forward(x: np.ndarray, a: float) -> tuple[np.ndarray, np.ndarray]:
+    """x -> (z = x if x > 0 else a x, positive = x > 0); ``a`` is cast to x's dtype first."""
+    positive = x > 0
+    return np.where(positive, x, x * np.asarray(a, x.dtype)), positive
+
+
+def leaky_mask_multiply(g: np.ndarray, mask: np.ndarray, a: float) -> np.ndarray:
+    """LeakyReLU's backward: g where the input was positive, else g * a (``a`` in g's dtype)."""
+    return np.where(mask, g, g * np.asarray(a, g.dtype))

@@ -81,6 +81,7 @@ NUMPY = SimpleNamespace(
     astype=lambda a, dtype: a.astype(dtype, copy=False),
     data=lambda a: a,
     mask_multiply=lambda g, mask: K.mask_multiply(g, mask),   # g * mask, parallel on large arrays
+    leaky_mask_multiply=lambda g, mask, a: K.leaky_mask_multiply(g, mask, a),   # where(mask, g, g * a), parallel
     scatter_index=scatter_add,
     scatter_along=_np_scatter_along,
     conv2d=lambda x, w, conf: K.conv2d_forward(x, w, None, *conf),
@@ -237,6 +238,7 @@ TENSOR = SimpleNamespace(
     astype=lambda a, dtype: _t(a).to(dtype),
     data=_data,
     mask_multiply=lambda g, mask: g * mask,
+    leaky_mask_multiply=lambda g, mask, a: _where(mask, g, g * np.asarray(a, g.dtype)),
     scatter_index=_scatter_index,
     scatter_along=_scatter_along,
     conv2d=_tensor_conv2d,
