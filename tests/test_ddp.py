@@ -18,20 +18,15 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+from tests._ddp import fork_two_ranks, join_group  # noqa: E402  (the fork helpers)
 ROOT = Path(__file__).resolve().parents[1]
 
 def _ddp_gradient_worker(rank: int, port: int, out: str) -> None:
     """One rank of a 2-process group (forked: torch is already imported): one DDP backward of the
     chapter's loss on this rank's share of a global batch of 7 samples (shares of 4 and 3)."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    import argparse
-
-    from examples._distributed import Distributed
-    from minidl.interop import backend
     from minidl.models import lenet
-    dist = Distributed(backend("torch", "cpu"), argparse.Namespace(distributed=True, scale_lr=False))
+    dist = join_group(rank, port)
     X, y = _batch()
     torch.manual_seed(0)
     model = dist.wrap(lenet(torch.nn, in_channels=1, num_classes=10, image_size=8).double())
@@ -62,23 +57,8 @@ def _env() -> dict[str, str]:
 
 
 def test_ddp_gradient_equals_the_one_process_gradient(tmp_path: Path) -> None:
-    import multiprocessing
-    import socket
-    with socket.socket() as sock:  # a free port for the process group's rendezvous
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     out = tmp_path / "grad.npz"
-    # DistributedDataParallel's first construction imports torch._dynamo (~900 modules, seconds of CPU):
-    # import it once here, before forking, rather than once in each child
-    import torch._dynamo  # noqa: F401
-    from minidl.models import lenet  # noqa: F401
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_ddp_gradient_worker, args=(r, port, str(out))) for r in (0, 1)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0, 0]
+    fork_two_ranks(_ddp_gradient_worker, str(out), what="one DDP backward")
     from minidl.models import lenet
     X, y = _batch()
     torch.manual_seed(0)

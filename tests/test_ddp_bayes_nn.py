@@ -14,7 +14,6 @@ The ranks are forked from this process (torch already imported) rather than star
 """
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from tests.test_ddp_transfer import _two_processes  # noqa: E402  (the fork helpers)
+from tests._ddp import join_group, two_processes  # noqa: E402  (the fork helpers)
 
 KINDS, EPOCHS, BATCH = ("map", "vi", "dropout"), 3, 7
 
@@ -48,12 +47,7 @@ def _train(dist: Any) -> dict[str, np.ndarray]:
 
 
 def _train_rank(rank: int, port: int) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    from examples._distributed import Distributed
-    from minidl.interop import backend
-    dist = Distributed(backend("torch"), argparse.Namespace(distributed=True, scale_lr=False))
+    dist = join_group(rank, port)
     params = _train(dist)
     if dist.is_main:
         np.savez(os.environ["DDP_BAYES_OUT"], **params)
@@ -65,7 +59,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, np.ndarray
     out = tmp_path_factory.mktemp("ddp_bayes") / "two.npz"
     os.environ["DDP_BAYES_OUT"] = str(out)
     try:
-        _two_processes("bayes_nn", [], target=_train_rank)
+        two_processes("bayes_nn", [], target=_train_rank)
     finally:
         del os.environ["DDP_BAYES_OUT"]
     with np.load(out) as two:

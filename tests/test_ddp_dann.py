@@ -12,13 +12,14 @@ processes importing torch and scikit-learn cost ~26 s of CPU, above this file's 
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+from tests._ddp import fork_two_ranks, join_group  # noqa: E402  (the fork helpers)
 N_SOURCE = N_TARGET = 5          # shares of 3 and 2 per domain on 2 ranks
 
 
@@ -37,16 +38,9 @@ def _model() -> object:
 
 def _worker(rank: int, port: int, out: str) -> None:
     """One rank of a 2-process group (forked: torch is already imported): one DANN step on its shares."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    import argparse
-
-    from examples._distributed import Distributed
     from minidl.models.dann import dann_step
-    from minidl.interop import backend
-    B = backend("torch", "cpu")
-    dist = Distributed(B, argparse.Namespace(distributed=True, scale_lr=False))
+    dist = join_group(rank, port)
+    B = dist.B
     xs, ys, xt = _batch()
     model = _model()
     net = dist.wrap(model)
@@ -62,23 +56,10 @@ def _worker(rank: int, port: int, out: str) -> None:
 
 
 def test_ddp_dann_gradient_equals_the_one_process_gradient(tmp_path: Path) -> None:
-    import multiprocessing
-    import socket
-    with socket.socket() as sock:  # a free port for the process group's rendezvous
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    out = tmp_path / "grad.npz"
-    import torch._dynamo  # noqa: F401  (DDP imports it: once here, not once per forked child)
-
-    from minidl.models.dann import dann_step
     from minidl.interop import backend
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(r, port, str(out))) for r in (0, 1)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0, 0]
+    from minidl.models.dann import dann_step
+    out = tmp_path / "grad.npz"
+    fork_two_ranks(_worker, str(out), what="one DANN step")
     # the reference: one process, the whole batch, the mean losses (dann_step's default scale)
     xs, ys, xt = _batch()
     model = _model()

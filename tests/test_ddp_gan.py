@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from tests.test_ddp_transfer import _one_process, _two_processes  # noqa: E402  (the fork helpers)
+from tests._ddp import join_group, one_process, two_processes  # noqa: E402  (the fork helpers)
 
 NZ, K, BATCH, EPOCHS = 3, 10, 7, 2
 
@@ -68,19 +68,16 @@ def _dist(world: bool) -> Any:
 
 
 def _train_rank(rank: int, port: int) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    dist = _dist(True)
+    dist = join_group(rank, port)
     params, hist = _train(dist)
     if dist.is_main:
         np.savez(os.environ["DDP_GAN_OUT"], **params, **{f"hist.{k}": np.array(v) for k, v in hist.items()})
     dist.close()
 
 
-def test_d_and_g_steps_on_two_ranks_equal_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_d_and_g_steps_on_two_ranks_equalone_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DDP_GAN_OUT", str(tmp_path / "two.npz"))
-    _two_processes("gan", [], target=_train_rank)
+    two_processes("gan", [], target=_train_rank)
     one, hist = _train(_dist(False))
     start_G, start_D = _nets()
     assert not np.allclose(one["G.1.weight"], start_G.state_dict()["1.weight"].numpy())   # G did move
@@ -97,14 +94,14 @@ QUICK = ["--quick", "--backend", "torch", "--conditional", "--epochs", "1", "--c
          "--samples", "100"]
 
 
-def test_gan_chapter_on_two_processes(tmp_path: Path) -> None:
+def test_gan_chapter_ontwo_processes(tmp_path: Path) -> None:
     """The chapter under 2 ranks: rank 0 alone writes; same iterations; the LeNet judge (rank 0, same seed,
     1 thread) and the real-vs-real distance are the one-process ones exactly; the generated figures differ
     only through batch norm's per-share statistics, so they are only checked to exist and be finite."""
-    _two_processes("gan", QUICK + ["--out", str(tmp_path / "two")])
+    two_processes("gan", QUICK + ["--out", str(tmp_path / "two")])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two"]            # rank 1 wrote nothing
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
-    one = _one_process("gan", QUICK + ["--out", str(tmp_path / "one")])
+    one = one_process("gan", QUICK + ["--out", str(tmp_path / "one")])
     assert two["world_size"] == 2 and one["world_size"] == 1
     assert two["iterations"] == one["iterations"] and two["global_batch_size"] == one["global_batch_size"] == 32
     assert two["classifier_test_accuracy"] == one["classifier_test_accuracy"]

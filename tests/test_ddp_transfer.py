@@ -14,9 +14,7 @@ would import torch and torch._dynamo again in each.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -25,36 +23,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tests._ddp import join_group, one_process, two_processes  # noqa: E402
+
 TRANSFER = ["--quick", "--backend", "torch", "--steps", "12"]
 VISUALIZE = ["--quick", "--backend", "torch", "--steps", "20", "--iterations", "2", "--fgsm-images", "60",
              "--fool-max-iter", "3"]
-
-
-def _rank(chapter: str, argv: list[str], rank: int, port: int) -> None:
-    """One rank of a 2-process group, as torchrun would start it (the environment names the group)."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
-                      LOCAL_RANK=str(rank), OMP_NUM_THREADS="1")
-    torch.set_num_threads(1)
-    import importlib
-    importlib.import_module(f"examples.{chapter}").main(argv + ["--distributed"])
-
-
-def _two_processes(chapter: str, argv: list[str], target: Any = None) -> None:
-    """Fork two ranks running ``examples.<chapter>.main(argv + ["--distributed"])`` (or ``target(rank, port)``)."""
-    with socket.socket() as sock:  # a free port for the process group's rendezvous
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    import torch._dynamo  # noqa: F401  (DDP imports it: once here, not in each child)
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_rank, args=(chapter, argv, r, port)) if target is None else
-             ctx.Process(target=target, args=(r, port)) for r in (0, 1)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=180)
-    assert [p.exitcode for p in procs] == [0, 0], f"{chapter}: a rank failed (exit codes {[p.exitcode for p in procs]})"
-
-
 STEPS, BATCH = 4, 7   # shares of 4 and 3: an uneven split
 
 
@@ -72,14 +45,7 @@ def _train(dist: Any) -> dict[str, np.ndarray]:
 
 
 def _train_rank(rank: int, port: int) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    import argparse
-
-    from examples._distributed import Distributed
-    from minidl.interop import backend
-    dist = Distributed(backend("torch"), argparse.Namespace(distributed=True, scale_lr=False))
+    dist = join_group(rank, port)
     params = _train(dist)
     if dist.is_main:
         np.savez(os.environ["DDP_TRANSFER_OUT"], **params)
@@ -91,7 +57,7 @@ def test_train_classifier_takes_the_one_process_steps(tmp_path: Path, monkeypatc
     weights after several SGD-with-momentum steps: float64, the house tolerance (only the order of the
     additions differs)."""
     monkeypatch.setenv("DDP_TRANSFER_OUT", str(tmp_path / "two.npz"))
-    _two_processes("train_classifier", [], target=_train_rank)
+    two_processes("train_classifier", [], target=_train_rank)
     from examples.transfer import Alone
     one = _train(Alone())
     from examples.transfer import tiny_net
@@ -104,21 +70,11 @@ def test_train_classifier_takes_the_one_process_steps(tmp_path: Path, monkeypatc
             np.testing.assert_allclose(two[k], v, rtol=1e-7, atol=1e-9, err_msg=k)
 
 
-def _one_process(chapter: str, argv: list[str]) -> dict[str, Any]:
-    import importlib
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return importlib.import_module(f"examples.{chapter}").main(argv)
-    finally:
-        torch.set_num_threads(threads)
-
-
 def test_transfer_on_two_processes_matches_one(tmp_path: Path) -> None:
-    _two_processes("transfer", TRANSFER + ["--out", str(tmp_path / "two")])
+    two_processes("transfer", TRANSFER + ["--out", str(tmp_path / "two")])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two"]          # rank 1 wrote nothing
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
-    one = _one_process("transfer", TRANSFER + ["--out", str(tmp_path / "one")])
+    one = one_process("transfer", TRANSFER + ["--out", str(tmp_path / "one")])
     assert two["world_size"] == 2 and one["world_size"] == 1 and two["steps"] == one["steps"] == 12
     assert two["train_size"] == one["train_size"] and two["test_size"] == one["test_size"]
     image = 1 / one["test_size"]   # one test image: what float32 rounding could at most flip here
@@ -130,10 +86,10 @@ def test_transfer_on_two_processes_matches_one(tmp_path: Path) -> None:
 
 
 def test_visualize_on_two_processes_matches_one(tmp_path: Path) -> None:
-    _two_processes("visualize", VISUALIZE + ["--out", str(tmp_path / "two")])
+    two_processes("visualize", VISUALIZE + ["--out", str(tmp_path / "two")])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two"]
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
-    one = _one_process("visualize", VISUALIZE + ["--out", str(tmp_path / "one")])
+    one = one_process("visualize", VISUALIZE + ["--out", str(tmp_path / "one")])
     assert two["world_size"] == 2 and two["fgsm_images"] == one["fgsm_images"] == 60
     assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 1 / one["images"] + 1e-12
     # FGSM: each rank attacked its half, the counts were summed: the whole 60 images' curve
