@@ -4,15 +4,23 @@ as torchrun would do, and the one-process run to compare them with.
 
     fork_two_ranks(worker, out)      # runs worker(rank, port, out) in ranks 0 and 1; both must exit 0
     dist = join_group(rank, port)    # inside a worker: the environment torchrun would set, then Distributed
+    two = torchrun_chapter("cnn", ["--quick", ...], out)   # the user's command line, through torchrun
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import multiprocessing
 import os
+import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rank_env(rank: int, port: int) -> None:
@@ -69,3 +77,20 @@ def one_process(chapter: str, argv: list[str]) -> dict[str, Any]:
         return importlib.import_module(f"examples.{chapter}").main(argv)
     finally:
         torch.set_num_threads(threads)
+
+
+def torchrun_chapter(chapter: str, argv: list[str], out: Path) -> dict[str, Any]:
+    """``torchrun --standalone --nproc_per_node 2 -m examples <chapter> <argv> --distributed --out <out>``, as a
+    user types it (one thread per rank, no data directory); it must succeed, rank 1 must write nothing beside
+    ``out``, and rank 0's ``metrics.json`` is returned. Skips when torchrun is not installed."""
+    exe = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    if exe is None:
+        import pytest
+        pytest.skip("torchrun (PyTorch's launcher) is not on PATH")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MINIDL_DATA="", PYTHONPATH=str(ROOT))
+    cmd = [exe, "--standalone", "--nproc_per_node", "2", "-m", "examples", chapter, *argv, "--distributed",
+           "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]   # rank 1 wrote nothing
+    return json.loads((out / "metrics.json").read_text())

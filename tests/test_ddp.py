@@ -7,11 +7,6 @@
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +14,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tests._ddp import fork_two_ranks, join_group  # noqa: E402  (the fork helpers)
-ROOT = Path(__file__).resolve().parents[1]
+from tests._ddp import fork_two_ranks, join_group, one_process, torchrun_chapter  # noqa: E402  (the helpers)
+
 
 def _ddp_gradient_worker(rank: int, port: int, out: str) -> None:
     """One rank of a 2-process group (forked: torch is already imported): one DDP backward of the
@@ -45,17 +40,6 @@ def _batch() -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(size=(7, 1, 8, 8)), rng.integers(0, 10, 7)
 
 
-def _torchrun() -> str:
-    exe = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
-    if exe is None:
-        pytest.skip("torchrun (PyTorch's launcher) is not on PATH")
-    return exe
-
-
-def _env() -> dict[str, str]:
-    return dict(os.environ, OMP_NUM_THREADS="1", MINIDL_DATA="", PYTHONPATH=str(ROOT))
-
-
 def test_ddp_gradient_equals_the_one_process_gradient(tmp_path: Path) -> None:
     out = tmp_path / "grad.npz"
     fork_two_ranks(_ddp_gradient_worker, str(out), what="one DDP backward")
@@ -72,23 +56,10 @@ def test_ddp_gradient_equals_the_one_process_gradient(tmp_path: Path) -> None:
 
 
 def test_two_process_cnn_run_matches_the_one_process_run(tmp_path: Path) -> None:
-    out2 = tmp_path / "two"
-    cmd = [_torchrun(), "--standalone", "--nproc_per_node", "2", "-m", "examples", "cnn", "--quick", "--backend",
-           "torch", "--distributed", "--out", str(out2)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    two = json.loads((out2 / "metrics.json").read_text())
+    two = torchrun_chapter("cnn", ["--quick", "--backend", "torch"], tmp_path / "two")
     assert two["world_size"] == 2 and two["global_batch_size"] == 32 and two["lr"] == 0.05
     assert two["test_size"] == np.asarray(two["confusion_matrix"]).sum()  # the whole test set, reduced over ranks
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["two"]          # rank 1 wrote nothing
-
-    from examples import cnn
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        one = cnn.main(["--quick", "--backend", "torch", "--out", str(tmp_path / "one")])
-    finally:
-        torch.set_num_threads(threads)
+    one = one_process("cnn", ["--quick", "--backend", "torch", "--out", str(tmp_path / "one")])
     assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.01, (two["test_accuracy"], one["test_accuracy"])
     # the same steps: the loss curves agree up to float32 rounding (the additions are grouped per rank),
     # measured ~1e-5 relative after 6 epochs; 1e-3 leaves room for other BLAS builds
