@@ -19,11 +19,12 @@ def test_uncertainty_quick(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "metrics.json").read_text())["data"] == m["data"]
     assert {"most_least_uncertain.png", "failure_pr.png", "ood_pr.png"} <= {p.name for p in tmp_path.glob("*.png")}
     assert m["test_accuracy"] > 0.7, m["test_accuracy"]                       # chance is 0.1
-    for k in ("mcp", "entropy", "mi", "odin"):
+    for k in ("mcp", "entropy", "mi", "odin", "mahalanobis"):
         assert 0 <= m[f"aupr_ood_{k}_ci95_low"] <= m[f"aupr_ood_{k}"] <= m[f"aupr_ood_{k}_ci95_high"] <= 1
     for k in ("mcp", "mcdropout", "confidnet"):
         assert 0 < m[f"aupr_errors_{k}_ci95_low"] <= m[f"aupr_errors_{k}"] <= m[f"aupr_errors_{k}_ci95_high"] <= 1
     assert m["aupr_errors_confidnet_minus_mcp"] == m["aupr_errors_confidnet"] - m["aupr_errors_mcp"]
+    assert 0 < m["aupr_errors_confidnet_stage1"] <= 1 and m["mahalanobis_layer"] in ("conv", "fc3", "fc4")
     assert -1 <= m["aupr_errors_confidnet_minus_mcp_ci95_low"] <= m["aupr_errors_confidnet_minus_mcp_ci95_high"] <= 1
     # the best OOD score beats the chance level (the OOD share of the test pool)
     assert m["aupr_ood_best"] > m["n_ood_test"] / (m["n_ood_test"] + m["n_test"]) + 0.1
@@ -75,3 +76,57 @@ def test_bad_shift_is_a_user_error(tmp_path: Path) -> None:
     from examples import uncertainty
     with pytest.raises(UserError, match="--shift 4.*8-pixel"):
         uncertainty.main(["--quick", "--shift", "4", "--out", str(tmp_path)])
+
+
+def test_mahalanobis_matches_sklearn_pooled_covariance() -> None:
+    """min over classes of (x - mu_c)^T Sigma^-1 (x - mu_c), Sigma the pooled within-class covariance: against
+    scikit-learn's EmpiricalCovariance fitted on the residuals (ridge 0: a full-rank, well-conditioned set)."""
+    from sklearn.covariance import EmpiricalCovariance
+
+    from examples._ood import fit_class_gaussians, mahalanobis_score
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 40)
+    F = rng.normal(size=(120, 5)) @ rng.normal(size=(5, 5)) + 4 * rng.normal(size=(3, 5))[y]
+    q = rng.normal(size=(7, 5)) * 3
+    g = fit_class_gaussians(F, y, 3, ridge=0.0)
+    means = np.stack([F[y == c].mean(0) for c in range(3)])
+    ref = EmpiricalCovariance(assume_centered=True).fit(F - means[y])
+    want = np.min([ref.mahalanobis(q - mu) for mu in means], axis=0)
+    np.testing.assert_allclose(mahalanobis_score(g, q), want, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match=r"classes \[2\]"):
+        fit_class_gaussians(F[y < 2], y[y < 2], 3)
+    with pytest.raises(ValueError, match=r"\(120, 5\).*\(119,\)"):
+        fit_class_gaussians(F, y[:-1], 3)
+
+
+def test_confidnet_finetuning_moves_only_the_copy() -> None:
+    """Stage 2 trains the encoder copy and the MLP; the classifier (and so accuracy and MCP) is untouched, and
+    the copy starts equal to the classifier's encoder (same penultimate features)."""
+    from examples import _confidnet
+    from examples.uncertainty import encoder_copy, lenet_dropout, random_shifts
+    from minidl.interop import backend
+    B = backend("minidl", "cpu")
+    B.manual_seed(0)
+    features, head = lenet_dropout(B.nn, 8)
+    features.eval()
+    head.eval()
+
+    def weights() -> dict[str, np.ndarray]:
+        return {k: B.to_numpy(v).copy() for m in (features, head) for k, v in m.state_dict().items()}
+    before = weights()
+    X = np.random.default_rng(0).random((64, 1, 8, 8)).astype(np.float32)
+    y = np.arange(64) % 10
+    enc = encoder_copy(B, features, head, 8)
+    with B.no_grad():
+        x = B.tensor(X)
+        want = head.relu4(head.fc4(head.relu3(head.fc3(features(x)))))
+        np.testing.assert_array_equal(B.to_numpy(enc(x)), B.to_numpy(want))   # same weights, same float ops
+    net = _confidnet.mlp(B, 84, 16, 1)
+    w0 = {k: B.to_numpy(v).copy() for k, v in enc.state_dict().items()}
+    _confidnet.finetune(B, enc, net, lambda x: B.F.softmax(head(features(x)), dim=1), X, y, steps=3, lr=1e-2,
+                        seed=0, augment=lambda x, rng: random_shifts(x, rng, 1), batch_size=32)
+    after = weights()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert not np.array_equal(w0["0.conv1.weight"], B.to_numpy(enc.state_dict()["0.conv1.weight"]))
+    s = _confidnet.scores(B, enc, net, X)
+    assert s.shape == (64,) and s.dtype == np.float64 and np.all((0 <= s) & (s <= 1))
