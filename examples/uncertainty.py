@@ -37,25 +37,35 @@ Every AUPR comes with a 95 % stratified-bootstrap interval; with ~30-50 test err
 
 Under ``torchrun --nproc_per_node N -m examples uncertainty --backend torch --distributed`` the classifier
 trains with DDP (examples/_distributed.py): every rank cuts the same global batches of 32, with the same
-shifts, and keeps its share; the one-process learning rate. Rank 0 alone then runs MC dropout, ConfidNet
-and ODIN on the whole splits and writes the run directory (tests/test_ddp_uncertainty.py).
+shifts, and keeps its share; the one-process learning rate. Rank 0 alone then runs MC dropout, ConfidNet,
+ODIN and Mahalanobis on the whole splits and writes the run directory (tests/test_ddp_uncertainty.py).
 
-Measured (issue 11; 2-core AMD EPYC shared with other jobs, load 7-10). Five seeded splits (seed 0-4: split,
-KMNIST split and initialisation), --backend torch, decided before running them; seed 0 also in minidl:
+Measured (issue 11, second pass; 2-core AMD EPYC Zen 4, two of these runs at a time, 1 thread each, load ~2).
+The recipe (stage 2, its learning rate 1e-4 and 2,000 steps, ConfidNet on train + ConfidNet images, Mahalanobis)
+was chosen on seeds 1-4 (their validation splits, and their test splits, which the first pass had already seen).
+The reporting seeds 10, 11, 12 were fixed before any of them ran; all six runs are shown. Each seed changes the
+split, the KMNIST split and the initialisation (minidl and torch draw different initial weights). 95 % intervals;
+CN1 is ConfidNet after stage 1 only, CN after stage 2.
 
-    seed backend  acc    failure AUPR MCP/MCD/ConfidNet  CN-MCP 95 %     OOD AUPR (1:1) MCP/entropy/MI/ODIN
-    0    minidl   0.981  0.409 / 0.317 / 0.221          [-0.32, -0.10]  0.940 / 0.951 / 0.921 / 0.942
-    0    torch    0.986  0.284 / 0.255 / 0.264          [-0.19, +0.13]  0.935 / 0.960 / 0.919 / 0.948
-    1    torch    0.983  0.335 / 0.329 / 0.303          [-0.18, +0.10]  0.905 / 0.917 / 0.893 / 0.905
-    2    torch    0.977  0.401 / 0.403 / 0.233          [-0.27, -0.07]  0.874 / 0.891 / 0.883 / 0.874
-    3    torch    0.981  0.371 / 0.310 / 0.326          [-0.16, +0.10]  0.933 / 0.951 / 0.915 / 0.945
-    4    torch    0.981  0.450 / 0.450 / 0.394          [-0.20, +0.11]  0.898 / 0.925 / 0.887 / 0.898
-    mean torch    0.981  0.368 / 0.349 / 0.304                          0.909 / 0.929 / 0.900 / 0.914
+    seed backend acc (err)   failure AUPR MCP/MCD/CN1/CN  CN-MCP 95 %      OOD AUPR (1:1) MCP/ent/MI/ODIN/Maha [95 %]
+    10   torch  0.979 (43)  0.394/0.327/0.415/0.502  [-0.02, +0.23]  0.904/0.923/0.919/0.905/0.986 [0.951, 0.997]
+    11   torch  0.975 (50)  0.549/0.461/0.581/0.677  [+0.00, +0.25]  0.927/0.946/0.903/0.927/0.976 [0.950, 0.992]
+    12   torch  0.979 (43)  0.357/0.315/0.323/0.468  [-0.01, +0.22]  0.866/0.902/0.888/0.871/0.977 [0.948, 0.993]
+    10   minidl 0.980 (40)  0.300/0.254/0.337/0.394  [+0.02, +0.18]  0.889/0.914/0.886/0.878/0.984 [0.966, 0.996]
+    11   minidl 0.986 (29)  0.339/0.278/0.394/0.429  [-0.07, +0.23]  0.940/0.955/0.920/0.944/0.981 [0.961, 0.995]
+    12   minidl 0.983 (35)  0.400/0.328/0.410/0.439  [-0.07, +0.14]  0.901/0.933/0.923/0.892/0.981 [0.958, 0.995]
+    mean                    0.390/0.327/0.410/0.485                  0.905/0.929/0.907/0.903/0.981
 
-Neither target is met: ConfidNet stays below MCP on every split (significantly on two), and the best OOD score
-(MC-dropout entropy) reaches 0.95 on 3 of the 6 runs, 0.929 on average. ODIN's perturbation never helped on
-validation by more than noise (it picks eps = 0 or 0.0025); with 35 validation KMNIST images its (T, eps) choice
-is itself noisy, and T = 1, eps = 0 makes it MCP. The 70 test KMNIST images give intervals ~0.1 wide.
+- Failure prediction: ConfidNet is above MCP (the target) on all six runs, by +0.04 to +0.13 (mean +0.095);
+  each run's paired interval still includes 0 on four of the six (30-50 errors per test split). Most of the gain
+  is stage 2: stage 1 alone is +0.02 over MCP on average. On the first pass (stage 1 on the 3,000 ConfidNet
+  images only) it was below MCP on every split. MC-dropout entropy is below MCP throughout.
+- OOD: Mahalanobis on the convolutional features (the layer picked on validation in all six runs) reaches
+  0.976-0.986 AUPR at 1:1 (the >= 0.95 target, on every run; AUROC 0.971-0.986), lower 95 % bounds 0.948-0.966.
+  The best softmax score, the MC-dropout entropy, averages 0.929 as on the first pass. ODIN's validation choice
+  is noisy (35 KMNIST images) and it is never better than MCP by more than noise. At the test pool's own mix
+  (70 KMNIST among 2,070 images, ``aupr_ood_*_all_test``) Mahalanobis' AUPR is 0.74-0.84.
+- Time: 128-132 s per full run on either backend (under the load above).
 
 AUPR and AUROC are computed by minidl.uncertainty (checked against scikit-learn in tests/test_uncertainty.py).
 """
@@ -362,7 +372,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
              mean_predictive_entropy=float(ent.mean()), mean_mutual_information=float(mi.mean()))
     run.note(f"test accuracy {m['test_accuracy']:.4f} ({m['n_test_errors']} errors); failure AUPR: MCP "
              f"{m['aupr_errors_mcp']:.3f}, MC dropout {m['aupr_errors_mcdropout']:.3f}, ConfidNet "
-             f"{m['aupr_errors_confidnet']:.3f}")
+             f"{m['aupr_errors_confidnet']:.3f} (stage 1 alone {m['aupr_errors_confidnet_stage1']:.3f})")
     run.note("OOD AUPR at 1:1 [95 % bootstrap]: " + ", ".join(
         f"{k} {m[f'aupr_ood_{k}']:.3f} [{m[f'aupr_ood_{k}_ci95_low']:.3f}, {m[f'aupr_ood_{k}_ci95_high']:.3f}]"
         for k in OOD_KEYS))
