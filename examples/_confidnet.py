@@ -75,7 +75,7 @@ def finetune(B: Backend, encoder: Any, net: Any, classifier_probs: Callable[[Any
     rng = np.random.default_rng(seed + 11)
     encoder.train()                       # the copy holds no dropout: train() and eval() compute the same thing
     net.train()
-    per_epoch = len(X) // batch_size
+    per_epoch = max(len(X) // batch_size, 1)
     one_hot = np.eye(10, dtype=np.float32)
     for step in tqdm(range(steps), desc="ConfidNet fine-tuning", leave=False):
         if step % per_epoch == 0:

@@ -50,6 +50,20 @@ def test_the_shared_truncated_kmnist_file_is_refused() -> None:
     assert ok.shape == (105, 1, 28, 28) and ok.dtype == np.float32 and 0 <= ok.min() and ok.max() <= 1
 
 
+def test_kmnist_is_read_like_mnist() -> None:
+    """The OOD images are KMNIST's own IDX bytes, row-major like MNIST's (no transposition), on MNIST's [0, 1]
+    scale: the shared .npy equals the first 105 images decoded by hand from the (truncated) official gzip."""
+    import zlib
+    root = os.environ.get("MINIDL_DATA")
+    gz = Path(root or "") / "kmnist" / "kmnist-t10k-images-idx3-ubyte.TRUNCATED-first32768bytes.gz"
+    if not root or not gz.is_file():
+        pytest.skip("MINIDL_DATA with kmnist/ not available")
+    raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(gz.read_bytes())   # as much as the cut file holds
+    assert int.from_bytes(raw[:4], "big") == 0x803 and int.from_bytes(raw[8:12], "big") == 28
+    want = np.frombuffer(raw[16:16 + 105 * 784], np.uint8).reshape(105, 1, 28, 28) / np.float32(255)
+    np.testing.assert_array_equal(load_ood_images(gz.parent / "kmnist_t10k_first105_images.npy"), want)
+
+
 def test_wrong_shapes_and_pickles_are_refused(tmp_path: Path) -> None:
     np.save(tmp_path / "flat.npy", np.zeros((3, 784), np.uint8))
     with pytest.raises(UserError, match=r"\(N, 28, 28\).*\(3, 784\)"):
