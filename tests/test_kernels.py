@@ -181,6 +181,45 @@ def test_strided_phase_paths(cfg: dict, dtype: type) -> None:
     _check_conv_transpose2d(cfg, dtype)
 
 
+# Cache blocking of the forward kernel (bands of R output rows x chunks of CB input channels; the first
+# chunk stores, the next ones accumulate).  The block sizes are shrunk so that small planes are cut into
+# uneven bands (R not dividing Ho, a last band of one row, R smaller than the kernel with dilation) and
+# uneven channel chunks, on the shifted-rows path (stride 1), the banded im2col path (stride 2, one
+# image per group) and the strided views written by the input gradient's phases.
+BLOCK_CASES = [
+    (dict(N=2, groups=1, Cg=13, Og=11, H=16, W=16, k=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1),
+          output_padding=(0, 0)), 40, 6),
+    (dict(N=2, groups=1, Cg=9, Og=8, H=11, W=12, k=(3, 2), stride=(1, 1), padding=(3, 1), dilation=(2, 1),
+          output_padding=(0, 0)), 8, 4),
+    (dict(N=1, groups=1, Cg=10, Og=9, H=19, W=19, k=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1),
+          output_padding=(1, 1)), 20, 3),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cfg, columns, channels", BLOCK_CASES, ids=lambda c: str(c) if isinstance(c, int) else
+                         f"C{c['Cg']}H{c['H']}k{c['k']}s{c['stride']}d{c['dilation']}")
+def test_conv_cache_blocks(cfg: dict, columns: int, channels: int, dtype: type,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conv, "BLOCK_COLUMNS", columns)
+    monkeypatch.setattr(conv, "BLOCK_BYTES", 1 << 30)
+    taps = cfg["k"][0] * cfg["k"][1]                                     # chunks of `channels` channels
+    monkeypatch.setattr(conv, "WEIGHT_BYTES", channels * taps * conv.D.TILE_O * np.dtype(dtype).itemsize)
+    calls = []
+    real = conv.D.conv_direct
+
+    def spy(*a: object) -> None:
+        x, y, R, CB = a[0], a[3], a[16], a[21]
+        calls.append((R, y.shape[2], CB, x.shape[1]))
+        real(*a)
+    monkeypatch.setattr(conv.D, "conv_direct", spy)
+    _check_conv2d({k: v for k, v in cfg.items() if k != "output_padding"}, dtype)
+    _check_conv_transpose2d(cfg, dtype)
+    # the forward itself ran in uneven bands (or bands of one row, under a dilated 3-row kernel) and
+    # uneven channel chunks
+    assert any(R < Ho and (Ho % R or R == 1) and CB < C and C % CB for R, Ho, CB, C in calls), calls
+
+
 def test_strided_input_grad_non_contiguous() -> None:
     """The phase convolutions read gy and write gx through strided views."""
     rng = np.random.default_rng(4)

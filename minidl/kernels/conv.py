@@ -4,7 +4,8 @@ Same functions, arguments and results as ``conv_reference.py`` (read that file f
 from register-blocked Numba kernels (``_conv_direct.py``, ``_conv_wgrad.py``; no im2col matrix):
 
 * **forward** ``y = conv2d(x, w, b)``: ``conv_direct``, tiles of 8 channels x 32 pixels in registers
-  (on planes under 64 pixels the 32 pixels run across several images).
+  (on planes under 64 pixels the 32 pixels run across several images), cache-blocked over bands of
+  output rows and chunks of input channels on large planes.
 * **input gradient** ``dL/dx``: with stride 1 it is itself a convolution of ``gy`` with the weight
   flipped in space and transposed in channels, padded by ``d(k-1) - p``:
 
@@ -43,6 +44,9 @@ WGRAD_STAGE = 51200    # values of the staged receptive-field rows per thread in
 BLAS_CHUNK_BYTES = 4 << 20   # im2col / col2im buffers of the BLAS path stay about this size
 GROUP_COLUMNS = 128          # small planes: tiles span images until a group has this many (image, pixel) columns
 GROUP_BYTES = 512 << 10      # ... and its im2col stays within this (per thread, in L2)
+BLOCK_BYTES = 384 << 10      # large planes: one expanded (band, channel chunk) per thread, in L2 (1 MB on Zen 4)
+WEIGHT_BYTES = 16 << 10       # ... and one 8-channel tile's weights for the chunk, in L1 (32 KB)
+BLOCK_COLUMNS = 512          # ... with bands of at least this many output pixels
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
            "conv2d_output_shape", "conv_transpose2d_output_shape"]
@@ -82,8 +86,11 @@ def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndar
         return
     (sh, sw), (ph, pw), (dh, dw) = stride, pad_tl, dilation
     dtype = x.dtype
-    wt = np.zeros((C * kh * kw, D.round_up(O, D.TILE_O)), dtype=dtype)
-    wt[:, :O] = w.reshape(O, C * kh * kw).T                       # wt[(c, i, j), o]
+    K, ntile_o = C * kh * kw, -(-O // D.TILE_O)
+    wpad = np.zeros((ntile_o * D.TILE_O, K), dtype=dtype)
+    wpad[:O] = w.reshape(O, K)
+    # packed by tile of 8 output channels: wt[t, (c, i, j), r] = W[8t + r, c, i, j], contiguous per tile
+    wt = np.ascontiguousarray(wpad.reshape(ntile_o, D.TILE_O, K).transpose(0, 2, 1))
     bias = np.zeros(O, dtype=dtype) if b is None else b
     lanes, P = tile_lanes(dtype), Ho * Wo
     # see _conv_direct: rows are shifted views when sh == 1 and the plane fills tiles; on small planes
@@ -91,20 +98,28 @@ def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndar
     shift = sh == 1 and P >= 2 * lanes
     threads = numba.get_num_threads()
     if shift:
-        R, G = Ho + dh * (kh - 1), 1
+        G = 1
     else:
         per_image = C * kh * kw * P * dtype.itemsize               # bytes of one image's im2col
-        R, G = Ho, max(1, min(N, -(-GROUP_COLUMNS // P), GROUP_BYTES // per_image))
+        G = max(1, min(N, -(-GROUP_COLUMNS // P), GROUP_BYTES // per_image))
         G = max(1, min(G, -(-N // threads)))                        # at least one group per thread
     ngroups = -(-N // G)
-    ntile_o = wt.shape[1] // D.TILE_O
     ogroups = 1 if ngroups >= 2 * threads else min(ntile_o, -(-2 * threads // ngroups))
     idx = np.zeros((0, 0), dtype=np.intp) if shift or P >= 2 * lanes else _gather_table(x.shape[2:], (kh, kw), (Ho, Wo), stride,
                                                                       pad_tl, dilation)
     flat = y.strides[3] == dtype.itemsize and y.strides[2] == Wo * dtype.itemsize
     y3 = y.reshape(N, O, Ho * Wo) if flat else y[:0, :0, 0, :0]   # a view when the planes are contiguous
+    # cache blocks (see conv_direct): bands of R output rows (at least BLOCK_COLUMNS pixels) x chunks of
+    # CB input channels, so that a chunk's expanded band (per channel KI*kw rows of (R + halo)*Wo values)
+    # fits BLOCK_BYTES and one 8-channel tile's weights for it fit WEIGHT_BYTES
+    R, CB = Ho, C
+    if G == 1 and len(idx) == 0:
+        R = min(Ho, -(-BLOCK_COLUMNS // Wo))
+        KI, halo = (1, dh * (kh - 1)) if shift else (kh, 0)
+        per_channel = KI * kw * ((R + halo) * Wo + lanes) * dtype.itemsize
+        CB = max(1, min(C, BLOCK_BYTES // per_channel, WEIGHT_BYTES // (kh * kw * D.TILE_O * dtype.itemsize)))
     D.conv_direct(x, wt, bias, y, y3, flat, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, G, idx, ogroups,
-                  min(ngroups * ogroups, 4 * threads))
+                  min(ngroups * ogroups, 4 * threads), CB)
 
 
 @functools.lru_cache(maxsize=64)
