@@ -202,6 +202,7 @@ BLOCK_CASES = [
 def test_conv_cache_blocks(cfg: dict, columns: int, channels: int, dtype: type,
                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(conv, "BLOCK_COLUMNS", columns)
+    monkeypatch.setattr(conv, "BLOCK_ABOVE", 0)
     monkeypatch.setattr(conv, "BLOCK_BYTES", 1 << 30)
     taps = cfg["k"][0] * cfg["k"][1]                                     # chunks of `channels` channels
     monkeypatch.setattr(conv, "WEIGHT_BYTES", channels * taps * conv.D.TILE_O * np.dtype(dtype).itemsize)

@@ -136,28 +136,27 @@ def _store(y: np.ndarray, y3: np.ndarray, flat: bool, n0: int, P: int, o: int, q
     indexed by full-width loops there, or LLVM no longer keeps it in registers during the reduction."""
     if o < y.shape[1]:
         Ho, Wo = y.shape[2], y.shape[3]
-        b = bias[o] if first else bias[o] * 0
+        b = bias[o]
         m = q0 // P
-        for l in range(acc.shape[0]):
-            buf[l] = acc[l] + b
         if flat:
             if m == (q0 + nl - 1) // P:    # the tile lies in one image (always so when G == 1)
                 row3 = y3[n0 + m, o]
                 p0 = q0 - m * P
                 if first:
                     for l in range(nl):
-                        row3[p0 + l] = buf[l]
+                        row3[p0 + l] = acc[l] + b
                 else:
                     for l in range(nl):
-                        row3[p0 + l] += buf[l]
-            else:
+                        row3[p0 + l] += acc[l]
+            else:                          # only with G > 1, where CB = C: one chunk
                 for l in range(nl):
                     q = q0 + l
-                    if first:
-                        y3[n0 + q // P, o, q % P] = buf[l]
-                    else:
-                        y3[n0 + q // P, o, q % P] += buf[l]
+                    y3[n0 + q // P, o, q % P] = acc[l] + b
             return
+        if not first:
+            b = b * 0
+        for l in range(acc.shape[0]):
+            buf[l] = acc[l] + b
         ho = (q0 - m * P) // Wo
         wo = q0 - m * P - ho * Wo
         l = 0

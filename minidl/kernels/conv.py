@@ -47,6 +47,7 @@ GROUP_BYTES = 512 << 10      # ... and its im2col stays within this (per thread,
 BLOCK_BYTES = 384 << 10      # large planes: one expanded (band, channel chunk) per thread, in L2 (1 MB on Zen 4)
 WEIGHT_BYTES = 16 << 10       # ... and one 8-channel tile's weights for the chunk, in L1 (32 KB)
 BLOCK_COLUMNS = 512          # ... with bands of at least this many output pixels
+BLOCK_ABOVE = BLOCK_BYTES    # ... for images whose whole expansion is larger than this
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
            "conv2d_output_shape", "conv_transpose2d_output_shape"]
@@ -112,10 +113,12 @@ def _forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndar
     # cache blocks (see conv_direct): bands of R output rows (at least BLOCK_COLUMNS pixels) x chunks of
     # CB input channels, so that a chunk's expanded band (per channel KI*kw rows of (R + halo)*Wo values)
     # fits BLOCK_BYTES and one 8-channel tile's weights for it fit WEIGHT_BYTES
+    # (only where one image's expansion does not fit: the course's CIFAR net keeps whole images)
     R, CB = Ho, C
-    if G == 1 and len(idx) == 0:
+    KI, halo = (1, dh * (kh - 1)) if shift else (kh, 0)
+    whole = C * KI * kw * ((Ho + halo) * Wo + lanes) * dtype.itemsize
+    if G == 1 and len(idx) == 0 and whole > BLOCK_ABOVE:
         R = min(Ho, -(-BLOCK_COLUMNS // Wo))
-        KI, halo = (1, dh * (kh - 1)) if shift else (kh, 0)
         per_channel = KI * kw * ((R + halo) * Wo + lanes) * dtype.itemsize
         CB = max(1, min(C, BLOCK_BYTES // per_channel, WEIGHT_BYTES // (kh * kw * D.TILE_O * dtype.itemsize)))
     D.conv_direct(x, wt, bias, y, y3, flat, kh, kw, sh, sw, ph, pw, dh, dw, Wo, shift, R, G, idx, ogroups,
