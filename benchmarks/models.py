@@ -14,14 +14,14 @@ processes are repeated; see ``benchmarks/_timing.py``); the ratio minidl/torch h
 building it (after a tiny warm-up run that compiles minidl's kernels, a one-time cost).
 ``--quick``: batch 2 at 112x112, 2 repeats (a smoke run for a shared machine).
 
-Measured once (AMD EPYC Zen 4, 2 logical cores shared with other jobs, so every run was disturbed: the
-ratios are indicative), batch 8, 224x224, float32, fastest of 2:
+Measured (AMD EPYC Zen 4, 2 threads, load average 1.2-1.9, 2026-11-28), batch 8, 224x224, float32,
+fastest of 2; before and after the direct convolution's cache blocking (``minidl/kernels/_conv_direct.py``):
 
-    vgg16          forward         minidl 51.4 s   torch 21.5 s   ratio 2.39
-    vgg16          input gradient  minidl 151.9 s  torch 59.0 s   ratio 2.58
-    squeezenet1_1  forward         minidl 1.72 s   torch 1.01 s   ratio 1.71
-    squeezenet1_1  input gradient  minidl 3.71 s   torch 1.44 s   ratio 2.58
-    peak RSS above the process (MB): vgg16 minidl 1775 / torch 1156; squeezenet1_1 minidl 315 / torch 235
+    vgg16          forward         2.00 -> 1.18   (minidl 1.66 s, torch 1.41 s)
+    vgg16          input gradient  2.38 -> 1.24   (minidl 3.26 s, torch 2.62 s)
+    squeezenet1_1  forward         1.25 -> 1.17
+    squeezenet1_1  input gradient  1.16 -> 1.09
+    peak RSS above the process (MB): vgg16 minidl 1705 / torch 1244; squeezenet1_1 minidl 315 / torch 196
 """
 from __future__ import annotations
 
