@@ -14,14 +14,16 @@ processes are repeated; see ``benchmarks/_timing.py``); the ratio minidl/torch h
 building it (after a tiny warm-up run that compiles minidl's kernels, a one-time cost).
 ``--quick``: batch 2 at 112x112, 2 repeats (a smoke run for a shared machine).
 
-Measured (AMD EPYC Zen 4, 2 threads, load average 1.2-1.9, 2026-11-28), batch 8, 224x224, float32,
-fastest of 2; before and after the direct convolution's cache blocking (``minidl/kernels/_conv_direct.py``):
+Measured (AMD EPYC Zen 4, 2 threads, batch 8, 224x224, float32), before and after the direct
+convolution's cache blocking (``minidl/kernels/_conv_direct.py``). The whole-network ratio swings by
+about +-0.2 between runs (torch's own times included), so the range of four runs is given:
 
-    vgg16          forward         2.00 -> 1.18   (minidl 1.66 s, torch 1.41 s)
-    vgg16          input gradient  2.38 -> 1.24   (minidl 3.26 s, torch 2.62 s)
+    vgg16          forward         2.00 -> 1.06-1.20
+    vgg16          input gradient  2.38 -> 1.24-1.58   (idle machine, 2026-11-29: 1.58 and 1.49; not
+                                                        reliably under the 1.5 target)
     squeezenet1_1  forward         1.25 -> 1.17
     squeezenet1_1  input gradient  1.16 -> 1.09
-    peak RSS above the process (MB): vgg16 minidl 1705 / torch 1244; squeezenet1_1 minidl 315 / torch 196
+    peak RSS above the process (MB): vgg16 minidl 1705 / torch 1174-1244; squeezenet1_1 minidl 315 / torch 196
 """
 from __future__ import annotations
 
