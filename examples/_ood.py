@@ -27,6 +27,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 from minidl import uncertainty as U
+from minidl.by_hand import softmax
 from minidl.interop import Backend
 
 
@@ -62,11 +63,6 @@ def mahalanobis_score(g: ClassGaussians, feats: np.ndarray) -> np.ndarray:
         diff = feats - mu                                         # (N, D)
         d2.append(np.einsum("nd,dn->n", diff, cho_solve(g.chol, diff.T)))
     return np.min(d2, axis=0)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
 
 
 def odin_scores(B: Backend, features: Any, head: Any, X: np.ndarray, temperature: float, eps: float) -> np.ndarray:

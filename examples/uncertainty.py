@@ -80,10 +80,11 @@ import numpy as np
 from tqdm import tqdm
 
 from examples import _confidnet, _ood, uncertainty_data
-from examples._ood import balanced_aupr, odin_scores, softmax
+from examples._ood import balanced_aupr, odin_scores
 from examples._distributed import Distributed
 from examples._runner import Run, UserError, make_parser
 from minidl import uncertainty as U
+from minidl.by_hand import softmax
 from minidl.interop import Backend, backend
 
 T_PASSES = 100
