@@ -37,6 +37,7 @@ import numpy as np
 from . import _conv_direct as D
 from . import _col2im as K
 from . import _conv_wgrad as W
+from . import _outputs
 from ._scratch import tile_lanes
 from .shapes import IntPair, check_float_arrays, conv2d_output_shape, conv_transpose2d_output_shape, pair
 
@@ -240,7 +241,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: I
                                        None if b is None else b.shape)
     s, p, d = pair(stride), pair(padding), pair(dilation)
     Cg, Og = w.shape[1], O // groups
-    y = np.empty((N, O, Ho, Wo), dtype=x.dtype)
+    y = _outputs.empty((N, O, Ho, Wo), x.dtype)
     for g in range(groups):
         o, c = slice(g * Og, (g + 1) * Og), slice(g * Cg, (g + 1) * Cg)
         _forward_into(x[:, c], w[o], None if b is None else b[o], y[:, o], s, p, d)
@@ -259,7 +260,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, gy: np.ndarray, stride: IntPai
     s, p, d = pair(stride), pair(padding), pair(dilation)
     Cg, kh, kw = w.shape[1:]
     Og = shape[1] // groups
-    gx = np.empty_like(x) if need_input_grad else None
+    gx = _outputs.empty_like(x) if need_input_grad else None
     gw = np.empty_like(w) if need_weight_grad else None
     gb = np.empty(shape[1], dtype=x.dtype) if need_bias_grad else None
     for g in range(groups):
@@ -287,7 +288,7 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                                                     dilation, groups, None if b is None else b.shape)
     s, p, d = pair(stride), pair(padding), pair(dilation)
     Cig, Cog = w.shape[0] // groups, w.shape[1]
-    y = np.empty((N, Cout, Ho, Wo), dtype=x.dtype)
+    y = _outputs.empty((N, Cout, Ho, Wo), x.dtype)
     for g in range(groups):
         ci, co = slice(g * Cig, (g + 1) * Cig), slice(g * Cog, (g + 1) * Cog)
         _input_grad_into(x[:, ci], w[ci], y[:, co], s, p, d)
@@ -310,7 +311,7 @@ def conv_transpose2d_backward(x: np.ndarray, w: np.ndarray, gy: np.ndarray, stri
     s, p, d = pair(stride), pair(padding), pair(dilation)
     N, Cin, H, W = x.shape
     Cig, Cog, kh, kw = Cin // groups, w.shape[1], w.shape[2], w.shape[3]
-    gx = np.empty_like(x) if need_input_grad else None
+    gx = _outputs.empty_like(x) if need_input_grad else None
     gw = np.empty_like(w) if need_weight_grad else None
     gb = gy.sum(axis=(0, 2, 3)) if need_bias_grad else None
     for g in range(groups):

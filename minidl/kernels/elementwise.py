@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import _outputs
 from . import elementwise_reference as ref
 
 __all__ = ["relu_forward", "mask_multiply", "leaky_relu_forward", "leaky_mask_multiply", "PARALLEL_MIN_SIZE"]
@@ -74,8 +75,8 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """x -> (z = x * (x > 0), positive = x > 0), as ``elementwise_reference.relu_forward``."""
     if not _fast(x):
         return ref.relu_forward(x)
-    z = np.empty_like(x)
-    positive = np.empty(x.shape, dtype=np.bool_)
+    z = _outputs.empty_like(x)
+    positive = _outputs.empty(x.shape, np.bool_)
     t = x.dtype.type
     _relu_fwd(x.reshape(-1), z.reshape(-1), positive.reshape(-1), t(1), t(0))
     return z, positive
@@ -86,7 +87,7 @@ def mask_multiply(g: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if not (_fast(g) and isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == g.shape
             and mask.flags.c_contiguous):
         return ref.mask_multiply(g, mask)
-    out = np.empty_like(g)
+    out = _outputs.empty_like(g)
     t = g.dtype.type
     _mask_mul(g.reshape(-1), mask.reshape(-1), out.reshape(-1), t(1), t(0))
     return out
@@ -96,8 +97,8 @@ def leaky_relu_forward(x: np.ndarray, a: float) -> tuple[np.ndarray, np.ndarray]
     """x -> (z = x if x > 0 else a x, positive = x > 0), as ``elementwise_reference.leaky_relu_forward``."""
     if not _fast(x):
         return ref.leaky_relu_forward(x, a)
-    z = np.empty_like(x)
-    positive = np.empty(x.shape, dtype=np.bool_)
+    z = _outputs.empty_like(x)
+    positive = _outputs.empty(x.shape, np.bool_)
     _leaky_fwd(x.reshape(-1), z.reshape(-1), positive.reshape(-1), x.dtype.type(a))
     return z, positive
 
@@ -107,6 +108,6 @@ def leaky_mask_multiply(g: np.ndarray, mask: np.ndarray, a: float) -> np.ndarray
     if not (_fast(g) and isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == g.shape
             and mask.flags.c_contiguous):
         return ref.leaky_mask_multiply(g, mask, a)
-    out = np.empty_like(g)
+    out = _outputs.empty_like(g)
     _leaky_mask_mul(g.reshape(-1), mask.reshape(-1), out.reshape(-1), g.dtype.type(a))
     return out

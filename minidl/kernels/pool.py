@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _outputs
 from . import _pool_numba as K
 from .shapes import (IntPair, adaptive_pool2d_output_shape, adaptive_windows, avg_pool_divisors,
                      check_float_arrays, pool2d_output_shape)
@@ -30,8 +31,8 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | Non
     check_float_arrays("max_pool2d", input=x)
     shape, (kh, kw), (sh, sw), (ph, pw), (dh, dw) = pool2d_output_shape(
         "max_pool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    y = np.empty(shape, dtype=x.dtype)
-    idx = np.empty(shape, dtype=np.int64)
+    y = _outputs.empty(shape, x.dtype)
+    idx = _outputs.empty(shape, np.int64)
     H, W = x.shape[2:]
     if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and 2 * shape[2] <= H and 2 * shape[3] <= W:
         K.maxpool2x2_fwd(x, y, idx)          # the common case, vectorised (same results)
@@ -46,7 +47,7 @@ def maxpool2d_backward(gy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, i
     x_shape = tuple(int(v) for v in x_shape)
     if len(x_shape) != 4 or x_shape[:2] != gy.shape[:2]:
         raise RuntimeError(f"max_pool2d_backward: input shape {x_shape} does not match grad_output {gy.shape}")
-    gx = np.empty(x_shape, dtype=gy.dtype)
+    gx = _outputs.empty(x_shape, gy.dtype)
     K.maxpool_bwd(gy, argmax, gx)
     return gx
 
@@ -63,7 +64,7 @@ def avgpool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | Non
     H, W = x.shape[2:]
     div = avg_pool_divisors(H, W, shape[2], shape[3], (kh, kw), (sh, sw), (ph, pw), count_include_pad,
                         divisor_override).astype(x.dtype)
-    y = np.empty(shape, dtype=x.dtype)
+    y = _outputs.empty(shape, x.dtype)
     K.avgpool_fwd(x, y, div, kh, kw, sh, sw, ph, pw, x.dtype.type(0))
     return y
 
@@ -78,7 +79,7 @@ def avgpool2d_backward(gy: np.ndarray, x_shape: tuple[int, int, int, int], kerne
     H, W = x_shape[2:]
     div = avg_pool_divisors(H, W, shape[2], shape[3], (kh, kw), (sh, sw), (ph, pw), count_include_pad,
                         divisor_override).astype(gy.dtype)
-    gx = np.empty(tuple(x_shape), dtype=gy.dtype)
+    gx = _outputs.empty(tuple(x_shape), gy.dtype)
     K.avgpool_bwd(gy, div, gx, kh, kw, sh, sw, ph, pw)
     return gx
 
@@ -92,7 +93,7 @@ def adaptive_avg_pool2d_forward(x: np.ndarray, output_size: IntPair) -> np.ndarr
     """x (N, C, H, W) -> (N, C, Ho, Wo): mean over torch's adaptive windows."""
     check_float_arrays("adaptive_avg_pool2d", input=x)
     shape = adaptive_pool2d_output_shape(x.shape, output_size)
-    y = np.empty(shape, dtype=x.dtype)
+    y = _outputs.empty(shape, x.dtype)
     K.adaptive_avg_fwd(x, y, *_adaptive(x.shape, shape[2:], x.dtype), x.dtype.type(0))
     return y
 
@@ -103,6 +104,6 @@ def adaptive_avg_pool2d_backward(gy: np.ndarray, x_shape: tuple[int, int, int, i
     x_shape = tuple(int(v) for v in x_shape)
     if len(x_shape) != 4 or x_shape[:2] != gy.shape[:2] or gy.ndim != 4:
         raise RuntimeError(f"adaptive_avg_pool2d_backward: input shape {x_shape} does not match grad_output {gy.shape}")
-    gx = np.empty(x_shape, dtype=gy.dtype)
+    gx = _outputs.empty(x_shape, gy.dtype)
     K.adaptive_avg_bwd(gy, gx, *_adaptive(x_shape, gy.shape[2:], gy.dtype))
     return gx
