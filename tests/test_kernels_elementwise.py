@@ -118,3 +118,27 @@ def test_leaky_relu_first_and_second_order(monkeypatch: pytest.MonkeyPatch, para
     np.testing.assert_allclose(gx.detach().numpy(), 2 * y.detach().numpy() * slope, rtol=1e-15, atol=0)
     (ggx,) = minidl.autograd.grad(gx.sum(), x)
     np.testing.assert_allclose(ggx.numpy(), 2 * slope * slope, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("grad", [False, True])
+def test_inplace_relu_out_of_a_graph_overwrites_with_the_reference_bytes(always_parallel: None, dtype: type,
+                                                                         grad: bool) -> None:
+    """``F.relu(x, inplace=True)`` out of a graph runs the in-place kernel: same bytes as the reference
+    (-0.0, NaN, inf included), x itself returned and overwritten; in a graph x is left alone."""
+    import minidl.nn.functional as F
+    data = _data(dtype, (3, 4, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        z_ref, _ = R.relu_forward(data)
+    x = minidl.tensor(data.copy(), requires_grad=grad)
+    with minidl.no_grad():
+        y = F.relu(x, inplace=True)
+    assert y is x and x.detach().numpy().tobytes() == z_ref.tobytes()
+    x = minidl.tensor(data.copy(), requires_grad=True)
+    y = F.relu(x, inplace=True)                        # in a graph: a new tensor, x unchanged
+    assert y is not x and x.detach().numpy().tobytes() == data.tobytes()
+    assert y.detach().numpy().tobytes() == z_ref.tobytes()
+    view = data.copy()[:, ::2]                         # not contiguous: the kernel declines, x unchanged
+    assert not E.relu_inplace(view) and view.tobytes() == data[:, ::2].tobytes()
+    assert E.relu_inplace(view.copy())

@@ -20,8 +20,8 @@ _LAZY = {name: "conv" for name in ("conv2d_forward", "conv2d_backward", "conv_tr
 _LAZY.update({name: "pool" for name in ("maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward",
                                          "avgpool2d_backward", "adaptive_avg_pool2d_forward",
                                          "adaptive_avg_pool2d_backward")})
-_LAZY.update({name: "elementwise" for name in ("relu_forward", "mask_multiply", "leaky_relu_forward",
-                                                "leaky_mask_multiply")})
+_LAZY.update({name: "elementwise" for name in ("relu_forward", "relu_inplace", "mask_multiply",
+                                                "leaky_relu_forward", "leaky_mask_multiply")})
 
 __all__ = [*_LAZY, "conv2d_output_shape", "conv_transpose2d_output_shape", "pool2d_output_shape",
            "adaptive_pool2d_output_shape"]

@@ -267,25 +267,26 @@ def conv_direct(x: np.ndarray, wt: np.ndarray, bias: np.ndarray, y: np.ndarray, 
                                 a7[l] = 0
                             # taps come in runs of consecutive rows of xs and of wt: with ``shift``, the kw
                             # column taps of one (c, i), shifted by i*dh rows; without, the kh*kw taps of c
-                            for run in range(c0 * rpc, (c0 + nc) * rpc):
-                                c, i = run // rpc - c0, run % rpc         # c: index in xs
-                                xb0 = (c * kw * L + p0 + i * dh * Wo) if shift else (c * runlen * L + p0)
-                                for t in range(run * runlen, (run + 1) * runlen):
-                                    # the 32 pixels of tap t = (c, i, j); unsigned index: no wraparound test
-                                    xb = np.uint64(xb0 + (t - run * runlen) * L)
-                                    wk = wt[ot, t]       # 8 channels' weights, contiguous
-                                    w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
-                                    w4, w5, w6, w7 = wk[4], wk[5], wk[6], wk[7]
-                                    for l in range(LANES):
-                                        v = xsf[xb + np.uint64(l)]
-                                        a0[l] += w0 * v
-                                        a1[l] += w1 * v
-                                        a2[l] += w2 * v
-                                        a3[l] += w3 * v
-                                        a4[l] += w4 * v
-                                        a5[l] += w5 * v
-                                        a6[l] += w6 * v
-                                        a7[l] += w7 * v
+                            for c in range(nc):                            # c: index in xs
+                                for i in range(rpc):
+                                    xb0 = (c * kw * L + p0 + i * dh * Wo) if shift else (c * runlen * L + p0)
+                                    t0 = ((c0 + c) * rpc + i) * runlen             # first tap of the run
+                                    for u in range(runlen):
+                                        # the 32 pixels of tap t0 + u; unsigned index: no wraparound test
+                                        xb = np.uint64(xb0 + u * L)
+                                        wk = wt[ot, t0 + u]       # 8 channels' weights, contiguous
+                                        w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
+                                        w4, w5, w6, w7 = wk[4], wk[5], wk[6], wk[7]
+                                        for l in range(LANES):
+                                            v = xsf[xb + np.uint64(l)]
+                                            a0[l] += w0 * v
+                                            a1[l] += w1 * v
+                                            a2[l] += w2 * v
+                                            a3[l] += w3 * v
+                                            a4[l] += w4 * v
+                                            a5[l] += w5 * v
+                                            a6[l] += w6 * v
+                                            a7[l] += w7 * v
                             nl = min(LANES, Q - p0)
                             q0 = r0 * Wo + p0
                             _store(y, y3, flat, n0, P, o0, q0, nl, a0, bias, buf, first)

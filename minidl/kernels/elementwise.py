@@ -24,7 +24,8 @@ from numba import njit, prange
 from . import _outputs
 from . import elementwise_reference as ref
 
-__all__ = ["relu_forward", "mask_multiply", "leaky_relu_forward", "leaky_mask_multiply", "PARALLEL_MIN_SIZE"]
+__all__ = ["relu_forward", "relu_inplace", "mask_multiply", "leaky_relu_forward", "leaky_mask_multiply",
+           "PARALLEL_MIN_SIZE"]
 
 PARALLEL_MIN_SIZE = 1 << 17   # elements; about where two threads start to beat NumPy (the kernel wins at 1 thread)
 
@@ -39,6 +40,14 @@ def _relu_fwd(x: np.ndarray, z: np.ndarray, positive: np.ndarray, one: float, ze
         p = v > 0
         positive[i] = p
         z[i] = v * (one if p else zero)
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def _relu_inplace(x: np.ndarray, one: float, zero: float) -> None:  # pragma: no cover - compiled
+    """x = x * (1 if x > 0 else 0) in place (the z of ``_relu_fwd``, without the mask); a flat array."""
+    for i in prange(x.size):
+        v = x[i]
+        x[i] = v * (one if v > 0 else zero)
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
@@ -80,6 +89,16 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = x.dtype.type
     _relu_fwd(x.reshape(-1), z.reshape(-1), positive.reshape(-1), t(1), t(0))
     return z, positive
+
+
+def relu_inplace(x: np.ndarray) -> bool:
+    """x = relu(x) in place, the same values as ``relu_forward(x)[0]``; returns False, leaving x as it
+    was, where the fast path does not apply (small, non-contiguous or non-float arrays)."""
+    if not (_fast(x) and x.flags.writeable):
+        return False
+    t = x.dtype.type
+    _relu_inplace(x.reshape(-1), t(1), t(0))
+    return True
 
 
 def mask_multiply(g: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 
 import warnings
 
-from minidl import autograd
+from minidl import autograd, kernels
 from minidl.ops import dropout, log_softmax, logsumexp, matmul, sigmoid, softmax, tanh  # noqa: F401
 from minidl.ops import leaky_relu as _leaky_relu
 from minidl.ops import relu as _relu
@@ -59,7 +59,11 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0). ``inplace=True`` writes the result into ``input`` (and returns it) when ``input`` is not
     part of a graph (no grad needed, or under ``no_grad``), as torch does. In a graph minidl returns a new
     tensor instead and leaves ``input`` unchanged: without torch's version counters, overwriting a value
-    that an earlier op saved for its backward would silently corrupt that gradient."""
+    that an earlier op saved for its backward would silently corrupt that gradient.  Out of a graph the
+    fast kernel overwrites large arrays directly (no result array, no mask, no copy back)."""
+    if (inplace and not (input.requires_grad and autograd.is_grad_enabled()) and isinstance(input._data, np.ndarray)
+            and kernels.relu_inplace(input._data)):
+        return input
     return _maybe_inplace(input, _relu(input), inplace)
 
 
