@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import minidl.kernels
 from minidl.kernels import _outputs as O
 from minidl.kernels import conv, conv_reference as cref, elementwise
 
@@ -16,7 +17,7 @@ SHAPE = (2, 16, 256, 256)        # 8 MB of float32: above MIN_BYTES
 
 
 @pytest.fixture(autouse=True)
-def empty_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MINIDL_CACHE_MB", raising=False)
     monkeypatch.setattr(O, "_blocks", [])
 
@@ -77,11 +78,11 @@ def test_the_limit_drops_free_blocks_then_falls_back(monkeypatch: pytest.MonkeyP
         O.empty(SHAPE, np.float32)
 
 
-def test_release_keeps_the_blocks_in_use() -> None:
+def test_empty_cache_keeps_the_blocks_in_use() -> None:
     a = O.empty(SHAPE, np.float32)
     b = O.empty(SHAPE, np.float32)
     del b
-    O.release()
+    minidl.kernels.empty_cache()
     assert O.cached_bytes() == (8 * MB, 0) and a.base is O._blocks[0]
 
 

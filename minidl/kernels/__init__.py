@@ -22,6 +22,7 @@ _LAZY.update({name: "pool" for name in ("maxpool2d_forward", "maxpool2d_backward
                                          "adaptive_avg_pool2d_backward")})
 _LAZY.update({name: "elementwise" for name in ("relu_forward", "relu_inplace", "mask_multiply",
                                                 "leaky_relu_forward", "leaky_mask_multiply")})
+_LAZY["empty_cache"] = "_outputs"     # drop the cached free output blocks (see _outputs.py)
 
 __all__ = [*_LAZY, "conv2d_output_shape", "conv_transpose2d_output_shape", "pool2d_output_shape",
            "adaptive_pool2d_output_shape"]

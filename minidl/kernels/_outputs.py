@@ -18,7 +18,12 @@ at most 1/8 to spare, else a new block.
 **Bounds.**  Arrays under ``MIN_BYTES`` come from ``np.empty`` (malloc's heap reuses those already).
 The blocks together hold at most ``MINIDL_CACHE_MB`` (environment, default 4096; 0 turns the cache
 off); past it, free blocks are dropped (oldest first) and, if the live ones alone are over, the array
-is a plain ``np.empty``.  ``release()`` drops every free block, as ``torch.cuda.empty_cache()`` does.
+is a plain ``np.empty``.  ``empty_cache()`` (also ``minidl.kernels.empty_cache``) drops every free
+block, as ``torch.cuda.empty_cache()`` does for CUDA memory.
+
+**Cost.**  Freed blocks are not merged or split as malloc's are, so the cache holds some memory that
+the current step does not use: VGG16's peak (both passes, batch 8) rose from 1,705 to 1,899 MB.
+Letting a request take any free block up to 4x its size did not lower it (1,932 MB).
 """
 from __future__ import annotations
 
@@ -93,7 +98,7 @@ def empty_like(a: np.ndarray) -> np.ndarray:
     return empty(a.shape, a.dtype)
 
 
-def release() -> None:
+def empty_cache() -> None:
     """Drop every free block (the memory goes back to the OS); blocks still in use stay."""
     with _lock:
         keep = [i for i in range(len(_blocks)) if not _is_free(i)]
