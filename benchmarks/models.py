@@ -14,16 +14,22 @@ processes are repeated; see ``benchmarks/_timing.py``); the ratio minidl/torch h
 building it (after a tiny warm-up run that compiles minidl's kernels, a one-time cost).
 ``--quick``: batch 2 at 112x112, 2 repeats (a smoke run for a shared machine).
 
-Measured (AMD EPYC Zen 4, 2 threads, batch 8, 224x224, float32), before and after the direct
-convolution's cache blocking (``minidl/kernels/_conv_direct.py``). The whole-network ratio swings by
-about +-0.2 between runs (torch's own times included), so the range of four runs is given:
+Measured (AMD EPYC Zen 4, 2 threads, batch 8, 224x224, float32). The whole-network ratio swings by
+about +-0.2 between runs (torch's own times included), so ranges are given:
 
-    vgg16          forward         2.00 -> 1.06-1.20
-    vgg16          input gradient  2.38 -> 1.24-1.58   (idle machine, 2026-11-29: 1.58 and 1.49; not
-                                                        reliably under the 1.5 target)
-    squeezenet1_1  forward         1.25 -> 1.17
-    squeezenet1_1  input gradient  1.16 -> 1.09
-    peak RSS above the process (MB): vgg16 minidl 1705 / torch 1174-1244; squeezenet1_1 minidl 315 / torch 196
+    vgg16          forward         2.00 -> 1.06-1.20 (cache blocking) -> 0.84-1.18 (3 runs, 2026-11-29)
+    vgg16          input gradient  2.38 -> 1.24-1.58 (cache blocking) -> 1.16-1.24 (3 runs, 2026-11-29)
+    squeezenet1_1  forward         1.25 -> 1.17 -> 1.11-1.29
+    squeezenet1_1  input gradient  1.16 -> 1.09 -> 1.00-1.29
+    peak RSS above the process (MB): vgg16 minidl 1921 (1705 before the output cache) / torch 1221;
+                                     squeezenet1_1 minidl 340 / torch 204
+
+The last step was memory, not arithmetic: each pass allocated its 100 MB activations afresh, and the
+input-gradient pass spent 0.9-2.2 s of system time faulting 14,000-16,000 pages in (the kernels now
+reuse freed blocks: ``minidl/kernels/_outputs.py``).  Each library alone in a plain script (no
+``mallopt``, idle machine, 3 passes each): forward minidl 1.56-1.69 s / torch 1.51-1.68 s; input
+gradient minidl 3.23-3.35 s / torch 3.28-3.41 s (torch faults ~470,000 pages per input-gradient pass
+there).
 """
 from __future__ import annotations
 
