@@ -68,8 +68,10 @@ def empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in shape)
     nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < MIN_BYTES:
+        return np.empty(shape, dtype)
     limit = _limit_bytes()
-    if nbytes < MIN_BYTES or nbytes > limit:
+    if nbytes > limit:
         return np.empty(shape, dtype)
     want = -(-nbytes // ALIGN) * ALIGN       # blocks are whole multiples of ALIGN
     with _lock:
@@ -79,16 +81,16 @@ def empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
             if want <= size <= want + want // 8 and _is_free(i) and (best < 0 or size < _blocks[best].size):
                 best = i
         if best < 0:
-            size = want
-            i = 0
-            while sum(b.size for b in _blocks) + size > limit and i < len(_blocks):
+            total, i = sum(b.size for b in _blocks), 0
+            while total + want > limit and i < len(_blocks):
                 if _is_free(i):
+                    total -= _blocks[i].size
                     del _blocks[i]          # the oldest free block goes back to the OS
                 else:
                     i += 1
-            if sum(b.size for b in _blocks) + size > limit:
+            if total + want > limit:
                 return np.empty(shape, dtype)
-            _blocks.append(np.empty(size, np.uint8))
+            _blocks.append(np.empty(want, np.uint8))
             best = len(_blocks) - 1
         return _blocks[best][:nbytes].view(dtype).reshape(shape)
 

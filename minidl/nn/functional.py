@@ -61,8 +61,7 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     tensor instead and leaves ``input`` unchanged: without torch's version counters, overwriting a value
     that an earlier op saved for its backward would silently corrupt that gradient.  Out of a graph the
     fast kernel overwrites large arrays directly (no result array, no mask, no copy back)."""
-    if (inplace and not (input.requires_grad and autograd.is_grad_enabled()) and isinstance(input._data, np.ndarray)
-            and kernels.relu_inplace(input._data)):
+    if inplace and not (input.requires_grad and autograd.is_grad_enabled()) and kernels.relu_inplace(input._data):
         return input
     return _maybe_inplace(input, _relu(input), inplace)
 
